@@ -1,0 +1,57 @@
+"""Shared fixtures: a temporary run folder, the embedded model, and a papermill runner for the labs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LABS = REPO / "labs"
+
+
+@pytest.fixture(autouse=True)
+def _run_dir(tmp_path, monkeypatch):
+    """Every test writes its records into its own temporary run folder."""
+    monkeypatch.setenv("WORKBOOK_RUN_DIR", str(tmp_path / "run"))
+    return tmp_path / "run"
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """(model, tokenizer) of the embedded default; skipped with the install command if it is absent."""
+    from helpers import models
+
+    try:
+        models.embedded_gguf()
+    except models.ModelNotAvailable as e:
+        pytest.skip(str(e))
+    return models.load("pocket")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(embedded):
+    return embedded[1]
+
+
+@pytest.fixture(scope="session")
+def lab_runs(tmp_path_factory):
+    """One shared run folder for the lab tests, so later labs find earlier labs' artifacts."""
+    return tmp_path_factory.mktemp("labs")
+
+
+def run_lab(name: str, folder: Path, timeout: int = 600, **parameters) -> dict:
+    """Execute labs/<name>.ipynb with the smoke preset and return the figures it recorded."""
+    from helpers import runner
+
+    book = LABS / f"{name}.ipynb"
+    assert book.exists(), f"{book} is missing"
+    old = os.environ.get("WORKBOOK_RUN_DIR")
+    try:
+        runner.execute(book, folder, {"preset": "smoke", **parameters}, timeout=timeout)
+    finally:
+        if old is not None:
+            os.environ["WORKBOOK_RUN_DIR"] = old
+    return json.loads((folder / f"{name}.json").read_text())

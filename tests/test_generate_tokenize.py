@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from helpers import generate, models, prompts
+from helpers.tokenize import IGNORE, Collator, Truncation, build, padding_cost
+
+
+def test_decoder_only_mask_covers_exactly_the_completion_and_keeps_eos(tokenizer):
+    ex = build(tokenizer, "Summarize: hi", "They greet.", "causal", 64, 32)
+    n_completion = len(tokenizer("They greet.", add_special_tokens=False)["input_ids"]) + 1
+    labelled = [t for t in ex["labels"] if t != IGNORE]
+    assert len(labelled) == n_completion
+    assert labelled[-1] == tokenizer.eos_token_id == tokenizer.pad_token_id
+    assert ex["labels"][: len(ex["labels"]) - n_completion] == [IGNORE] * (len(ex["labels"]) - n_completion)
+
+
+def test_collator_masks_padding_by_position_not_by_id(tokenizer):
+    a = build(tokenizer, "Summarize: a long prompt here", "Ok.", "causal", 64, 32)
+    b = build(tokenizer, "Hi", "Fine.", "causal", 64, 32)
+    batch = Collator(tokenizer.pad_token_id)([a, b])
+    row = batch["labels"][1]
+    n = len(b["input_ids"])
+    assert row[n - 1].item() == tokenizer.eos_token_id  # the real eos is still a label
+    assert (row[n:] == IGNORE).all()  # padding (the same id) is not
+    assert (batch["attention_mask"][1, n:] == 0).all()
+
+
+def test_seq2seq_labels_are_the_completion(tokenizer):
+    ex = build(tokenizer, "Summarize: hi", "They greet.", "seq2seq", 64, 32)
+    assert IGNORE not in ex["labels"] and ex["labels"][-1] == tokenizer.eos_token_id
+    batch = Collator(tokenizer.pad_token_id)([ex, build(tokenizer, "x", "A much longer target here.", "seq2seq", 64, 32)])
+    assert batch["labels"].shape[1] >= len(ex["labels"])
+
+
+def test_truncation_is_counted_and_keeps_the_answer_cue(tokenizer):
+    report = Truncation()
+    prompt = "word " * 100 + "ANSWER:"
+    ex = build(tokenizer, prompt, "one two three four five six", "causal", 20, 4, report)
+    assert report.prompts_cut == 1 and report.completions_cut == 1
+    assert report.prompt_tokens_dropped > 0 and report.completion_tokens_dropped > 0
+    tail = tokenizer.decode(ex["input_ids"][:20])
+    assert tail.endswith("ANSWER:")
+    assert "truncated" in str(report)
+
+
+def test_padding_cost_dynamic_beats_fixed():
+    cost = padding_cost([10, 12, 50, 52, 30, 31], batch_size=2, fixed=64)
+    assert cost["useful"] == 185 and cost["dynamic"] < cost["fixed"] == 384
+
+
+def test_token_budget(tokenizer):
+    b = prompts.budget(tokenizer, "hello world", limit=10, max_new_tokens=5)
+    assert b.prompt_tokens == 2 and b.fits
+    assert not prompts.budget(tokenizer, "word " * 20, limit=10).fits
+
+
+def test_render_names_a_missing_field():
+    with pytest.raises(KeyError, match="dialogue"):
+        prompts.render(prompts.SUMMARY_TEMPLATES[0], {"summary": "x"})
+
+
+def test_left_padded_batch_equals_one_at_a_time(tokenizer):
+    model, tok = models.tiny("causal", tokenizer, seed=1)
+    ps = ["Hello there, how are", "A", "The weather today is quite"]
+    together = generate.batch(model, tok, ps, max_new_tokens=6, batch_size=3, progress=False)
+    alone = [generate.batch(model, tok, [p], max_new_tokens=6, progress=False)[0] for p in ps]
+    assert together == alone
+    assert tok.padding_side == "right"  # restored
+
+
+def test_seq2seq_generation_runs(tokenizer):
+    model, tok = models.tiny("seq2seq", tokenizer)
+    out = generate.batch(model, tok, ["a b c", "d"], max_new_tokens=4, progress=False)
+    assert len(out) == 2 and all(isinstance(o, str) for o in out)
+
+
+def test_bad_generation_sizes(tokenizer):
+    model, tok = models.tiny("causal", tokenizer)
+    with pytest.raises(ValueError, match="batch_size"):
+        generate.batch(model, tok, ["a"], batch_size=0)
+    assert torch.is_grad_enabled()

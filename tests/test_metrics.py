@@ -1,0 +1,45 @@
+import pytest
+
+from helpers import metrics
+
+
+def test_identical_text_scores_one():
+    r = metrics.rouge(["The cat sat on the mat."], ["The cat sat on the mat."], n_boot=50)
+    for k in metrics.KEYS:
+        assert r[k]["mean"] == pytest.approx(1.0)
+
+
+def test_disjoint_text_scores_zero():
+    r = metrics.rouge(["alpha beta gamma"], ["delta epsilon zeta"], n_boot=50)
+    assert r["rouge1"]["mean"] == 0.0
+
+
+def test_known_pair_with_stemming():
+    # "cats" and "cat" match once stemmed: 3 of 3 unigrams shared after stemming
+    scores = metrics.per_example(["cats are running"], ["cat are run"])
+    assert scores["rouge1"][0] == pytest.approx(1.0)
+
+
+def test_several_references_take_the_best_match():
+    one = metrics.per_example(["the bus was late"], [["a train came early"]])["rouge1"][0]
+    two = metrics.per_example(["the bus was late"], [["a train came early", "the bus was late"]])["rouge1"][0]
+    assert one < 0.3 and two == pytest.approx(1.0)
+
+
+def test_rougelsum_uses_sentence_lines():
+    from helpers.rouge_metric.rouge_metric import sentences_per_line
+
+    assert sentences_per_line("He left. She stayed! Why? #Person1# agreed.") == "He left.\nShe stayed!\nWhy?\n#Person1# agreed."
+
+
+def test_results_repeat_exactly():
+    preds = ["a b c d", "e f g", "h i j k l", "a e i"]
+    refs = ["a b x d", "e f", "k l m", "o u"]
+    assert metrics.rouge(preds, refs, seed=3) == metrics.rouge(preds, refs, seed=3)
+    r = metrics.rouge(preds, refs)
+    assert r["rouge1"]["low"] <= r["rouge1"]["mean"] <= r["rouge1"]["high"]
+
+
+def test_length_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        metrics.per_example(["a", "b"], ["a"])

@@ -1,0 +1,70 @@
+"""Repository hygiene: clean notebooks, the lab pattern, requirements in step, no secrets, safe loading."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "labs").glob("*.ipynb"))
+
+
+def _names(lines):
+    out = set()
+    for line in lines:
+        line = line.split("#")[0].strip()
+        line = line[2:].strip() if line.startswith("- ") else line
+        if line and not line.startswith(("-e", "python", "pip")) and ":" not in line and line != "-e .":
+            out.add(re.split(r"[<>=!~\[ ]", line)[0].lower())
+    return out
+
+
+def test_requirements_and_environment_agree():
+    req = _names((REPO / "requirements.txt").read_text().splitlines())
+    env_lines = (REPO / "environment.yml").read_text().split("- pip:")[1].splitlines()
+    env = _names(env_lines)
+    assert req == env, f"only in requirements.txt: {req - env}; only in environment.yml: {env - req}"
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert "#" in line, f"requirements.txt line without a comment naming what needs it: {line}"
+            assert "==2.13.0" not in line
+
+
+def test_no_init_in_datasets_folder():
+    assert not list((REPO / "datasets").rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_follows_the_pattern(nb):
+    book = json.loads(nb.read_text())
+    cells = book["cells"]
+    for c in cells:
+        if c["cell_type"] == "code":
+            assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name} has outputs: clear them"
+    assert "colab-badge" in "".join(cells[0]["source"]), "cell 1 needs the Colab badge"
+    assert "install" in "".join(cells[1]["source"]).lower(), "cell 2 is the install cell"
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and "preset" in "".join(params[0]["source"]), "one parameters cell holding the preset"
+    assert "record(" in "".join(cells[-1]["source"]), "the last cell records the lab's figures"
+    assert book["metadata"]["kernelspec"]["name"] == "python3"
+
+
+SECRET = re.compile(r"(hf_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{30,})")
+UNSAFE = [re.compile(p) for p in (r"trust_remote_code\s*=\s*True", r"\bpickle\.loads?\(", r"torch\.load\((?![^)]*weights_only\s*=\s*True)")]
+
+
+def _sources():
+    for path in list((REPO / "helpers").rglob("*.py")) + NOTEBOOKS + list((REPO / "bench").rglob("*.py")):
+        yield path, path.read_text(encoding="utf-8")
+
+
+def test_no_tokens_or_secrets():
+    for path, text in _sources():
+        assert not SECRET.search(text), f"{path} seems to hold a token"
+
+
+def test_no_remote_code_or_pickle_loads():
+    for path, text in _sources():
+        for pat in UNSAFE:
+            assert not pat.search(text), f"{path}: {pat.pattern}"
