@@ -90,3 +90,36 @@ def table(names: list[str] | None = None) -> str:
     for p in (PRESETS[n] for n in (names or PRESETS)):
         rows.append("| " + " | ".join(str(getattr(p, c)) for c in cols) + " |")
     return "\n".join(rows)
+
+
+# Knobs a single lab needs beyond the Preset fields, per preset; a lab's parameters cell may override any of them.
+# Every lab has one entry; presets missing from an entry fall back to "pocket" (course/modern) or fail loudly.
+LAB_KNOBS: dict[str, dict[str, dict]] = {
+    "01": {"pocket": {}, "smoke": {}},
+    "02": {"pocket": {}, "smoke": {}},
+    "03": {"pocket": {}, "smoke": {}},
+    "04": {"pocket": {}, "smoke": {}},
+    "05": {"pocket": {}, "smoke": {}},
+    "06": {"pocket": {}, "smoke": {}},
+}
+
+
+def knobs(lab: str, preset: Preset | str, **overrides) -> dict:
+    """The lab's knobs for a preset, with the parameters cell's non-None overrides applied."""
+    name = preset.name if isinstance(preset, Preset) else preset
+    table_ = LAB_KNOBS.get(lab)
+    if table_ is None:
+        raise ValueError(f"no knobs for lab {lab!r}; labs with knobs: {', '.join(LAB_KNOBS)}")
+    base = table_.get(name, table_.get("pocket") if name in ("course", "modern") else None)
+    if base is None:
+        raise ValueError(f"lab {lab} has no knobs for preset {name!r}; known: {', '.join(table_)}")
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in base:
+            raise ValueError(f"lab {lab}: unknown knob {key!r}; knobs: {', '.join(base) or '(none)'}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            raise ValueError(f"lab {lab}: knob {key} must be positive, got {value!r}")
+        out[key] = value
+    return out
