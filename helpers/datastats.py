@@ -1,7 +1,9 @@
-"""Statistics of the pocket dataset for its datasheet: numbers (a markdown block) and PNG histograms.
+"""Statistics of the shipped data for its datasheet: numbers (markdown blocks) and PNG histograms.
 
-``python -m helpers.datastats`` rewrites the block between the markers in datasets/README.md and the PNGs in
+``python -m helpers.datastats`` rewrites the statistics block in datasets/README.md and the PNGs in
 datasets/dialogsum_pocket/; a test recomputes the block and checks the datasheet still matches the data.
+``python -m helpers.datastats --probes`` measures the embedded model on the forgetting probes (greedy, about a
+minute on a CPU) and rewrites the probe-baseline block.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .data import POCKET, ROOT, SPLITS, load_dialogsum
 
 SHEET = ROOT / "README.md"
 BEGIN, END = "<!-- stats:begin -->", "<!-- stats:end -->"
+PROBES_BEGIN, PROBES_END = "<!-- probes:begin -->", "<!-- probes:end -->"
 
 
 def _words(text: str) -> int:
@@ -51,10 +54,27 @@ def block(stats: dict) -> str:
     return "\n".join(lines)
 
 
-def sheet_block(path: Path = SHEET) -> str:
+def sheet_block(path: Path = SHEET, begin: str = BEGIN, end: str = END) -> str:
     text = path.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    return text[start:end]
+    start, stop = text.index(begin), text.index(end) + len(end)
+    return text[start:stop]
+
+
+def probe_block() -> str:
+    """Measure the embedded model on every probe and format the per-category accuracy."""
+    from . import models, probes
+    from .data import load_probes
+
+    model, tokenizer = models.load("pocket")
+    rows = load_probes()
+    result = probes.evaluate(model, tokenizer, rows)
+    counts = {c: result.categories.count(c) for c in result.per_category}
+    lines = [PROBES_BEGIN, "| category | probes | accuracy |", "|---|---|---|"]
+    lines += [f"| {c} | {counts[c]} | {100 * a:.0f}% |" for c, a in result.per_category.items()]
+    lines += [f"| **all** | {len(rows)} | **{100 * result.accuracy:.1f}%** |", "",
+              "Measured with `python -m helpers.datastats --probes` (greedy decoding, 16 new tokens, chat template).",
+              PROBES_END]
+    return "\n".join(lines)
 
 
 def histograms(stats: dict, folder: Path = POCKET) -> list[Path]:
@@ -79,6 +99,12 @@ def histograms(stats: dict, folder: Path = POCKET) -> list[Path]:
 
 
 def main() -> int:
+    if "--probes" in sys.argv[1:]:
+        block_ = probe_block()
+        SHEET.write_text(SHEET.read_text(encoding="utf-8").replace(sheet_block(SHEET, PROBES_BEGIN, PROBES_END), block_),
+                         encoding="utf-8")
+        print(block_)
+        return 0
     stats = collect()
     text = SHEET.read_text(encoding="utf-8")
     new = text.replace(sheet_block(), block(stats))
