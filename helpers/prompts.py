@@ -83,3 +83,111 @@ def budget(tokenizer, text: str, limit: int, max_new_tokens: int = 0) -> Budget:
     if limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
     return Budget(len(tokenizer(text, add_special_tokens=False)["input_ids"]), limit, max_new_tokens)
+
+
+# ---- few-shot prompts in both formats (lab 01) ------------------------------------------------------------------
+
+FORMATS = ("chat", "plain")
+
+
+def shot_messages(examples: list[dict], row: dict, template: str = SUMMARY_TEMPLATES[0]) -> list[dict]:
+    """Few-shot as a chat: each solved example is a user turn and the assistant's answer, then the new dialogue."""
+    messages = []
+    for ex in examples:
+        messages += [{"role": "user", "content": render(template, ex)}, {"role": "assistant", "content": ex["summary"]}]
+    return messages + [{"role": "user", "content": render(template, row)}]
+
+
+def icl_prompt(tokenizer, examples: list[dict], row: dict, fmt: str = "chat", kind: str = "causal",
+               template: str = SUMMARY_TEMPLATES[0]) -> str:
+    """What the model reads for a k-shot prompt (k = len(examples)).
+
+    ``fmt="chat"``: the shots as earlier chat turns in the model's chat template (decoder-only chat models);
+    ``fmt="plain"``: the shots and the question as one plain text that the model continues (any model, FLAN-style).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"prompt format must be one of {FORMATS}, got {fmt!r}")
+    if fmt == "chat" and kind == "causal" and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(shot_messages(examples, row, template), tokenize=False,
+                                             add_generation_prompt=True)
+    return few_shot(examples, row, template)
+
+
+def draw_shots(pool, n_rows: int, k: int, seed: int = 0, max_tokens: int | None = None, tokenizer=None,
+               field: str = "dialogue") -> list[list[dict]]:
+    """For each of ``n_rows`` evaluation rows, k distinct solved examples drawn (seeded) from ``pool``.
+
+    The draws are nested: the first j shots of a row are the same for every k >= j, so k is the only thing that
+    changes along a sweep. ``max_tokens`` keeps only pool rows whose ``field`` has at most that many tokens.
+    """
+    import random
+
+    rows = list(pool)
+    if max_tokens is not None:
+        if tokenizer is None:
+            raise ValueError("draw_shots: max_tokens needs the tokenizer to count tokens")
+        lengths = count_tokens(tokenizer, [r[field] for r in rows])
+        rows = [r for r, n in zip(rows, lengths) if n <= max_tokens]
+    if k > len(rows):
+        raise ValueError(f"asked for {k} shots but the pool holds only {len(rows)} usable rows"
+                         + (f" (max_tokens={max_tokens}); raise max_tokens or lower k" if max_tokens else ""))
+    out = []
+    for i in range(n_rows):  # one seeded shuffle per row, cut at k: nested across k, independent of n_rows
+        order = list(range(len(rows)))
+        random.Random(seed * 1_000_003 + i).shuffle(order)
+        out.append([rows[j] for j in order[:k]])
+    return out
+
+
+def count_tokens(tokenizer, texts: list[str]) -> list[int]:
+    """Tokens in each text (no special tokens added: chat-wrapped prompts already hold theirs)."""
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+
+def max_shots(tokenizer, examples: list[dict], row: dict, limit: int, max_new_tokens: int = 0, fmt: str = "chat",
+              kind: str = "causal", template: str = SUMMARY_TEMPLATES[0]) -> int:
+    """The largest k <= len(examples) whose k-shot prompt still leaves ``max_new_tokens`` within ``limit``; -1 if
+    even the zero-shot prompt does not fit."""
+    best = -1
+    for k in range(len(examples) + 1):
+        n = count_tokens(tokenizer, [icl_prompt(tokenizer, examples[:k], row, fmt, kind, template)])[0]
+        if n + max_new_tokens > limit:
+            break
+        best = k
+    return best
+
+
+# ---- instruction pairs from dataset rows (lab 02) ----------------------------------------------------------------
+
+def pair(row: dict, task: str = "summarize", template_index: int = 0) -> dict:
+    """One prompt-completion pair: the task's template ``template_index`` filled from ``row``."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+    templates, target = TASKS[task]
+    if not 0 <= template_index < len(templates):
+        raise ValueError(f"task {task!r} has templates 0..{len(templates) - 1}, got {template_index}")
+    return {"id": row.get("id", ""), "task": task, "template": template_index,
+            "prompt": render(templates[template_index], row), "completion": row[target].strip()}
+
+
+def pairs(rows, task: str = "summarize", templates: str | int = "mix", seed: int = 0) -> list[dict]:
+    """Prompt-completion pairs for ``rows``: one fixed template (an index) or, FLAN-style, a template drawn per row
+    (``"mix"``, seeded)."""
+    import random
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+    n_templates = len(TASKS[task][0])
+    rng = random.Random(seed)
+    out = []
+    for row in rows:
+        if templates == "mix":
+            index = rng.randrange(n_templates)
+        elif isinstance(templates, int):
+            index = templates
+        else:
+            raise ValueError(f"templates must be 'mix' or a template index, got {templates!r}")
+        out.append(pair(row, task, index))
+    return out

@@ -24,10 +24,12 @@ class Truncation:
     prompt_tokens_dropped: int = 0
     completion_tokens_dropped: int = 0
     examples: list[str] = field(default_factory=list)
+    dropped: int = 0  # rows left out because their completion would not fit (policy "drop")
 
     def __str__(self) -> str:
         return (f"{self.rows} rows: {self.prompts_cut} prompts truncated ({self.prompt_tokens_dropped} tokens dropped), "
-                f"{self.completions_cut} completions truncated ({self.completion_tokens_dropped} tokens dropped)")
+                f"{self.completions_cut} completions truncated ({self.completion_tokens_dropped} tokens dropped)"
+                + (f", {self.dropped} rows dropped for a completion over the limit" if self.dropped else ""))
 
 
 def _ids(tokenizer, text: str) -> list[int]:
@@ -67,14 +69,33 @@ def build(tokenizer, prompt: str, completion: str, kind: str, max_source: int, m
     raise ValueError(f"kind must be 'causal' or 'seq2seq', got {kind!r}")
 
 
+POLICIES = ("cut", "drop", "raise")
+
+
 def build_dataset(ds, tokenizer, kind: str, to_prompt, max_source: int, max_target: int,
-                  target_field: str = "summary"):
-    """Tokenize a Dataset: ``to_prompt(row) -> str`` gives what the model reads; returns (Dataset, Truncation)."""
+                  target_field: str = "summary", on_long_completion: str = "cut"):
+    """Tokenize a Dataset: ``to_prompt(row) -> str`` gives what the model reads; returns (Dataset, Truncation).
+
+    Long prompts are cut in the middle (counted). A completion longer than ``max_target`` (with its eos) is cut and
+    counted (``"cut"``), its row left out and counted (``"drop"``), or refused with an error (``"raise"``).
+    """
     from datasets import Dataset
 
+    if on_long_completion not in POLICIES:
+        raise ValueError(f"on_long_completion must be one of {POLICIES}, got {on_long_completion!r}")
     report = Truncation()
-    rows = [build(tokenizer, to_prompt(r), r[target_field], kind, max_source, max_target, report) for r in ds]
-    if report.prompts_cut or report.completions_cut:
+    rows = []
+    for r in ds:
+        if on_long_completion != "cut":
+            n = len(_ids(tokenizer, r[target_field])) + 1
+            if n > max_target:
+                if on_long_completion == "raise":
+                    raise ValueError(f"row {r.get('id', '?')}: completion has {n} tokens (with eos) > max_target "
+                                     f"{max_target}; raise max_target or use on_long_completion='cut' or 'drop'")
+                report.dropped += 1
+                continue
+        rows.append(build(tokenizer, to_prompt(r), r[target_field], kind, max_source, max_target, report))
+    if report.prompts_cut or report.completions_cut or report.dropped:
         print(f"truncation: {report}")
     return Dataset.from_list(rows), report
 
@@ -86,9 +107,17 @@ class Collator:
     pad_id: int
     side: str = "right"
     multiple_of: int = 1
+    max_length: int | None = None  # pad every batch to this width instead (fixed padding, as padding="max_length")
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        if not rows:
+            raise ValueError("Collator got an empty batch")
         width = max(len(r["input_ids"]) for r in rows)
+        if self.max_length is not None:
+            if width > self.max_length:
+                raise ValueError(f"a row has {width} tokens > Collator.max_length {self.max_length}; "
+                                 "tokenize with a smaller max_source/max_target or raise max_length")
+            width = self.max_length
         width = -(-width // self.multiple_of) * self.multiple_of
         out = {"input_ids": [], "attention_mask": [], "labels": []}
         lab_width = max(len(r["labels"]) for r in rows)
@@ -115,4 +144,34 @@ def padding_cost(lengths: list[int], batch_size: int, fixed: int | None = None) 
     fixed = fixed or max(lengths)
     padded = fixed * len(lengths)
     return {"useful": useful, "dynamic": dynamic, "fixed": padded,
-            "dynamic_waste": 1 - useful / dynamic, "fixed_waste": 1 - useful / padded}
+            "dynamic_waste": 1 - useful / dynamic, "fixed_waste": 1 - useful / padded,
+            "saved": 1 - dynamic / padded}  # share of the fixed-padding tokens that dynamic padding avoids
+
+
+def mask_view(tokenizer, example: dict, limit: int | None = None) -> list[dict]:
+    """The loss mask token by token: position, token text, input id, label (None where -100) and whether the
+    position counts in the loss. For a decoder-only row, label i is the target the model predicts *at* token i
+    (transformers shifts inside the model)."""
+    ids, labels = list(example["input_ids"]), list(example["labels"])
+    aligned = len(ids) == len(labels)
+    seq = ids if aligned else labels  # seq2seq: show the decoder side, where the loss lives
+    rows = []
+    for i, tok in enumerate(seq[:limit]):
+        lab = labels[i] if i < len(labels) else IGNORE
+        rows.append({"pos": i, "token": tokenizer.convert_ids_to_tokens(int(tok)), "id": int(tok),
+                     "label": None if lab == IGNORE else int(lab), "in_loss": lab != IGNORE})
+    return rows
+
+
+def mask_string(tokenizer, example: dict) -> str:
+    """The whole row as text with the tokens outside the loss in [brackets]: one glance shows what is learned."""
+    out, run, state = [], [], None
+    for r in mask_view(tokenizer, example) + [{"in_loss": None, "token": None}]:
+        if r["in_loss"] != state and run:
+            text = tokenizer.convert_tokens_to_string(run)
+            out.append(text if state else f"[{text}]")
+            run = []
+        state = r["in_loss"]
+        if r["token"] is not None:
+            run.append(r["token"])
+    return "".join(out)

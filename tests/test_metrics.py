@@ -43,3 +43,22 @@ def test_results_repeat_exactly():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="2 predictions but 1 references"):
         metrics.per_example(["a", "b"], ["a"])
+
+
+def test_paired_difference_and_share_improved():
+    d = metrics.paired_difference([0.1, 0.2, 0.3, 0.5], [0.3, 0.2, 0.6, 0.4], n=200)
+    assert d["mean"] == pytest.approx(0.1)
+    assert d["improved"] == 0.5 and d["worse"] == 0.25 and d["same"] == 0.25
+    assert d["low"] <= d["mean"] <= d["high"]
+    assert metrics.paired_difference([0.1, 0.2], [0.3, 0.2], seed=4) == metrics.paired_difference([0.1, 0.2], [0.3, 0.2], seed=4)
+    with pytest.raises(ValueError, match="equally long"):
+        metrics.paired_difference([0.1], [0.1, 0.2])
+
+
+def test_improvement_and_course_tables():
+    before = metrics.rouge(["a b c", "d e f"], ["a x y", "d e z"], n_boot=20)
+    after = metrics.rouge(["a x y", "d e f"], ["a x y", "d e z"], n_boot=20)
+    table = metrics.improvement_table(before, after, n=20)
+    assert "| rouge1 |" in table and "+" in table.splitlines()[2]
+    course = metrics.course_table({"original": before})
+    assert "theirs" in course and "0.4216" in course and "ours" in course

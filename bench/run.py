@@ -1,0 +1,610 @@
+"""Run every benchmark and write ``bench/results.json`` and ``bench/results.md``: ``python -m bench.run``.
+
+Each comparison runs both sides in the same run, on the same model, data and machine, and reports the ratio
+(absolute times on a shared 2-core machine are noisy; ratios much less so):
+
+1. training: ``helpers.train`` against the course recipe (``transformers.Trainer``, every row padded to a fixed
+   length): wall time, total and useful (non-padding) tokens/s, peak memory;
+2. compute: the training loop's achieved FLOP/s (6 x parameters x tokens) against a large fp32 matmul timed in
+   the same process just before it;
+3. evaluation: ``helpers.generate.batch`` batched against one example at a time: examples/s, identical outputs;
+4. memory: peak memory of full fine-tuning and of LoRA (``peft``) against ``helpers.memory``'s estimate;
+5. the workbook: wall time per lab from the newest ``runs/*/timings.json`` (written by ``make labs``).
+
+Every training side runs in a fresh child process (``--worker``), so its peak memory is its own; the parent
+starts them one after the other. ``--size tiny`` runs every code path on a random tiny model in seconds (tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench"
+MARK = "BENCH_RESULT "
+CHILD_ENV = {"WORKBOOK_HEADLESS": "1", "TOKENIZERS_PARALLELISM": "false", "TRANSFORMERS_VERBOSITY": "error",
+             "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"}
+
+# Targets from issue 7: (key in the results, comparison, threshold, what it means)
+TARGETS = [
+    ("training.ratios.useful_tokens_per_s", ">=", 2.0, "training: useful tokens/s vs the course recipe"),
+    ("compute.share_of_matmul_peak", ">=", 0.5, "training FLOP/s as a share of the measured fp32 matmul peak"),
+    ("generation.ratios.examples_per_s", ">=", 3.0, "evaluation: batched vs one at a time, examples/s"),
+    ("memory.ratios.lora_over_full_peak", "<=", 0.7, "LoRA peak memory as a share of full fine-tuning's"),
+]
+
+
+@dataclass
+class Sizes:
+    """How big each benchmark is; ``pocket`` keeps the whole run near 10 minutes on a 2-core CPU."""
+
+    model: str = "pocket"  # "pocket" (the embedded SmolLM2-135M) or "tiny" (random, for tests)
+    train_examples: int = 32
+    batch_size: int = 4
+    max_source: int = 384  # the pocket preset's budgets; the course recipe pads every row to their sum
+    max_target: int = 96
+    learning_rate: float = 1e-4
+    lora_rank: int = 8
+    gen_examples: int = 24
+    gen_batch_size: int = 8
+    max_new_tokens: int = 64
+    matmul_n: int = 2048
+    matmul_repeats: int = 5
+
+    @property
+    def fixed_length(self) -> int:
+        return self.max_source + self.max_target
+
+    def validate(self) -> None:
+        if self.model not in ("pocket", "tiny"):
+            raise ValueError(f"Sizes.model must be 'pocket' or 'tiny', got {self.model!r}")
+        for key, value in asdict(self).items():
+            if key != "model" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ValueError(f"benchmark size {key} must be a positive number, got {value!r}")
+
+
+SIZES = {
+    "pocket": Sizes(),
+    "tiny": Sizes(model="tiny", train_examples=8, batch_size=4, max_source=64, max_target=16, lora_rank=4,
+                  gen_examples=6, gen_batch_size=3, max_new_tokens=8, matmul_n=256, matmul_repeats=3),
+}
+
+
+# --- measuring ------------------------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where the platform cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_bytes() -> int:
+    """Peak resident set size (VmHWM on Linux, ru_maxrss elsewhere); on CUDA, max_memory_allocated."""
+    import torch
+
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        m = re.search(r"VmHWM:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
+        if m:
+            return int(m.group(1)) * 1024
+    except OSError:
+        pass
+    from helpers.train import peak_memory_bytes
+
+    return peak_memory_bytes()
+
+
+def matmul_peak(n: int, repeats: int) -> dict:
+    """FLOP/s of an n x n fp32 matmul on this device: the best of ``repeats`` timed runs (after a warm-up)."""
+    import torch
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    times = []
+    for i in range(repeats + 1):
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        if i:  # the first run warms up
+            times.append(time.perf_counter() - t0)
+    flops = 2 * n ** 3
+    times.sort()
+    return {"n": n, "repeats": repeats, "best_flops": flops / times[0],
+            "median_flops": flops / times[len(times) // 2], "threads": torch.get_num_threads()}
+
+
+# --- the training worker (runs in a child process) ------------------------------------------------------------
+
+
+def _model(sizes: Sizes):
+    from helpers import models
+
+    if sizes.model == "tiny":
+        return models.tiny("causal", seed=0)
+    return models.load("pocket")
+
+
+def _train_rows(tokenizer, sizes: Sizes):
+    from helpers import data, train
+
+    rows = data.load_dialogsum("pocket", "train", limit=sizes.train_examples)
+    return train.summary_dataset(tokenizer, "causal", rows, sizes.max_source, sizes.max_target)
+
+
+def _pad_fixed(ds, pad_id: int, length: int):
+    """The course recipe's rows: every row padded (on the right) to ``length``; padding masked in the labels."""
+    from datasets import Dataset
+
+    from helpers.tokenize import IGNORE
+
+    out = []
+    for r in ds:
+        k = length - len(r["input_ids"])
+        if k < 0:
+            raise ValueError(f"a row has {len(r['input_ids'])} tokens, more than the fixed length {length}")
+        out.append({"input_ids": r["input_ids"] + [pad_id] * k, "attention_mask": r["attention_mask"] + [0] * k,
+                    "labels": r["labels"] + [IGNORE] * k})
+    return Dataset.from_list(out)
+
+
+def _train_course(model, tokenizer, ds, sizes: Sizes, tmp: Path) -> dict:
+    """transformers' Trainer on rows padded to a fixed length, as the course's lab does."""
+    from transformers import Trainer, TrainingArguments, default_data_collator
+
+    from helpers import device
+
+    padded = _pad_fixed(ds, tokenizer.pad_token_id, sizes.fixed_length)
+    precision = device.precision()
+    args = TrainingArguments(output_dir=str(tmp / "course"), per_device_train_batch_size=sizes.batch_size,
+                             num_train_epochs=1, learning_rate=sizes.learning_rate, save_strategy="no",
+                             logging_strategy="no", report_to="none", disable_tqdm=True, seed=0,
+                             bf16=precision == "bf16", fp16=precision == "fp16")
+    model.train()
+    t0 = time.perf_counter()
+    trainer = Trainer(model=model, args=args, train_dataset=padded, data_collator=default_data_collator)
+    out = trainer.train()
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "loop_s": float(out.metrics["train_runtime"]), "loss": float(out.training_loss),
+            "tokens": len(padded) * sizes.fixed_length, "useful_tokens": int(sum(map(sum, padded["attention_mask"]))),
+            "steps": int(out.global_step)}
+
+
+def _train_ours(model, tokenizer, ds, sizes: Sizes, tmp: Path, name: str) -> dict:
+    from helpers import train
+
+    cfg = train.TrainConfig(output_dir=tmp / name, epochs=1.0, batch_size=sizes.batch_size,
+                            learning_rate=sizes.learning_rate, save_model=False, progress=False, seed=0)
+    t0 = time.perf_counter()
+    res = train.run(model, tokenizer, ds, None, cfg)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "loop_s": res.seconds, "loss": res.final_loss, "tokens": res.tokens,
+            "useful_tokens": res.useful_tokens, "steps": res.steps}
+
+
+def _lora(model, sizes: Sizes):
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=sizes.lora_rank, lora_alpha=2 * sizes.lora_rank, lora_dropout=0.0,
+                     target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def worker(side: str, sizes: Sizes) -> dict:
+    """One training side: 'course' (Trainer, fixed padding), 'ours' (helpers.train), 'lora' (helpers.train + peft)."""
+    import torch
+
+    from helpers import models
+
+    if side not in ("course", "ours", "lora"):
+        raise ValueError(f"side must be 'course', 'ours' or 'lora', got {side!r}")
+    rss_runtime = rss_bytes()  # Python, torch and transformers imported; no model yet
+    model, tokenizer = _model(sizes)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    ds = _train_rows(tokenizer, sizes)
+    params = models.n_params(model)
+    longest = sizes.fixed_length if side == "course" else max(len(x) for x in ds["input_ids"])
+    out: dict = {"side": side, "params": params, "examples": len(ds), "rss_runtime": rss_runtime,
+                 "longest_batch": [sizes.batch_size, longest]}
+    if side != "course":
+        out["estimate"] = estimate_bytes(model, sizes.batch_size, longest, lora=side == "lora", sizes=sizes)
+    if side == "ours":  # the limit, measured in the same process right before the loop
+        out["matmul"] = matmul_peak(sizes.matmul_n, sizes.matmul_repeats)
+    if side == "lora":
+        model = _lora(model, sizes)
+        out["trainable_params"] = models.n_params(model, trainable_only=True)
+    else:
+        out["trainable_params"] = params
+    import gc
+
+    gc.collect()
+    out["rss_before"] = rss_bytes()  # weights and data loaded, training not started
+    exact = reset_peak()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        if side == "course":
+            out.update(_train_course(model, tokenizer, ds, sizes, Path(tmp)))
+        else:
+            out.update(_train_ours(model, tokenizer, ds, sizes, Path(tmp), side))
+    out["peak_bytes"] = peak_bytes()
+    out["peak_exact"] = exact  # False: the peak may include memory used before this side started
+    out["memory_kind"] = "cuda max_memory_allocated" if torch.cuda.is_available() else "peak RSS (VmHWM)"
+    return out
+
+
+def estimate_bytes(model, batch: int, seq: int, lora: bool, sizes: Sizes) -> dict | None:
+    """``helpers.memory``'s estimate for a batch of ``batch`` x ``seq`` tokens (None if the module is absent).
+
+    helpers.memory estimates full fine-tuning; for LoRA the same parts are composed: every weight, gradients and
+    AdamW states for the adapter's parameters only, and the same activations.
+    """
+    try:
+        from helpers import device, memory
+    except ImportError:
+        return None
+    precision = device.precision()
+    full = memory.for_model(model, batch, seq, precision)
+    if not lora:
+        return {"bytes": full.total, "parts": dict(full.rows()), "batch": batch, "seq": seq}
+    trainable = lora_params(model, sizes)
+    adapter = memory.estimate(trainable, precision)
+    parts = {"weights": full.weights, "fp32 master weights": adapter.master_weights, "gradients": adapter.gradients,
+             "AdamW states (m, v)": adapter.optimizer, "activations": full.activations}
+    parts["total"] = sum(parts.values())
+    return {"bytes": parts["total"], "parts": parts, "batch": batch, "seq": seq}
+
+
+def lora_params(model, sizes: Sizes) -> int:
+    """Trainable parameters LoRA adds to ``model`` (q_proj and v_proj, rank sizes.lora_rank), counted without peft."""
+    import torch
+
+    n = 0
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in ("q_proj", "v_proj"):
+            n += sizes.lora_rank * (m.in_features + m.out_features)
+    return n
+
+
+def launch(side: str, sizes: Sizes, isolate: bool = True) -> dict:
+    """Run one side in a fresh child process (default) or in this one; return its measurements."""
+    if not isolate:
+        return worker(side, sizes)
+    spec = json.dumps({"side": side, "sizes": asdict(sizes)})
+    env = {**os.environ, **CHILD_ENV}
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--worker", spec], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark side {side!r} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len(MARK):])
+
+
+# --- the five benchmarks --------------------------------------------------------------------------------------
+
+
+def _rate(n: float, s: float) -> float:
+    return n / s if s > 0 else float("nan")
+
+
+def _with_rates(side: dict) -> dict:
+    side["tokens_per_s"] = _rate(side["tokens"], side["wall_s"])
+    side["useful_tokens_per_s"] = _rate(side["useful_tokens"], side["wall_s"])
+    side["padding_share"] = 1 - side["useful_tokens"] / side["tokens"] if side["tokens"] else float("nan")
+    return side
+
+
+def bench_training(course: dict, ours: dict) -> dict:
+    course, ours = _with_rates(course), _with_rates(ours)
+    return {"course": course, "ours": ours, "ratios": {
+        "wall_time_speedup": course["wall_s"] / ours["wall_s"],
+        "tokens_per_s": ours["tokens_per_s"] / course["tokens_per_s"],
+        "useful_tokens_per_s": ours["useful_tokens_per_s"] / course["useful_tokens_per_s"],
+        "tokens_computed": ours["tokens"] / course["tokens"],
+        "peak_memory": ours["peak_bytes"] / course["peak_bytes"],
+    }, "same_useful_tokens": course["useful_tokens"] == ours["useful_tokens"]}
+
+
+def bench_compute(ours: dict, course: dict) -> dict:
+    peak = ours["matmul"]["best_flops"]
+    fed = 6 * ours["params"] * ours["tokens"] / ours["loop_s"]
+    useful = 6 * ours["params"] * ours["useful_tokens"] / ours["loop_s"]
+    course_fed = 6 * course["params"] * course["tokens"] / course["loop_s"]
+    return {"matmul": ours["matmul"], "params": ours["params"], "achieved_flops": fed, "useful_flops": useful,
+            "course_achieved_flops": course_fed, "share_of_matmul_peak": fed / peak,
+            "useful_share_of_matmul_peak": useful / peak, "course_share_of_matmul_peak": course_fed / peak,
+            "note": "FLOPs = 6 x parameters x tokens fed (padding included) per second of the training loop; "
+                    "the useful share counts non-padding tokens only"}
+
+
+def bench_generation(sizes: Sizes, model=None, tokenizer=None) -> dict:
+    """helpers.generate.batch with sizes.gen_batch_size against batch_size=1 on the same test prompts."""
+    from helpers import data, generate, prompts
+
+    if model is None:
+        model, tokenizer = _model(sizes)
+    rows = data.load_dialogsum("pocket", "test", limit=sizes.gen_examples)
+    texts = [prompts.for_model(tokenizer, prompts.summary_prompt(r["dialogue"]), "causal") for r in rows]
+    generate.batch(model, tokenizer, texts[:1], max_new_tokens=4, batch_size=1, progress=False)  # warm-up
+    t0 = time.perf_counter()
+    single = [generate.batch(model, tokenizer, [t], max_new_tokens=sizes.max_new_tokens, batch_size=1,
+                             progress=False)[0] for t in texts]
+    t_single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    batched = generate.batch(model, tokenizer, texts, max_new_tokens=sizes.max_new_tokens,
+                             batch_size=sizes.gen_batch_size, progress=False)
+    t_batched = time.perf_counter() - t0
+    same = [a == b for a, b in zip(single, batched)]
+    differ = [{"single": a, "batched": b} for a, b in zip(single, batched) if a != b][:3]
+    n = len(texts)
+    return {"examples": n, "batch_size": sizes.gen_batch_size, "max_new_tokens": sizes.max_new_tokens,
+            "single": {"seconds": t_single, "examples_per_s": n / t_single},
+            "batched": {"seconds": t_batched, "examples_per_s": n / t_batched},
+            "ratios": {"examples_per_s": t_single / t_batched},
+            "identical_outputs": sum(same), "identical_share": sum(same) / n, "differing_examples": differ}
+
+
+def bench_memory(full: dict, lora: dict, sizes: Sizes) -> dict:
+    out = {"full": {"peak_bytes": full["peak_bytes"], "rss_before": full["rss_before"],
+                    "trainable_params": full["trainable_params"]},
+           "lora": {"peak_bytes": lora["peak_bytes"], "rss_before": lora["rss_before"],
+                    "trainable_params": lora["trainable_params"], "rank": sizes.lora_rank,
+                    "wall_s": lora["wall_s"], "useful_tokens_per_s": _rate(lora["useful_tokens"], lora["wall_s"])},
+           "memory_kind": full["memory_kind"], "exact": bool(full["peak_exact"] and lora["peak_exact"])}
+    out["ratios"] = {"lora_over_full_peak": lora["peak_bytes"] / full["peak_bytes"],
+                     "lora_over_full_increment": (lora["peak_bytes"] - lora["rss_before"])
+                     / max(full["peak_bytes"] - full["rss_before"], 1),
+                     "lora_over_full_speed": out["lora"]["useful_tokens_per_s"]
+                     / _rate(full["useful_tokens"], full["wall_s"])}
+    for name, side in (("full", full), ("lora", lora)):
+        est = side.get("estimate")
+        out[name]["estimate"] = est
+        out[name]["rss_runtime"] = side.get("rss_runtime")
+        if est and side.get("rss_runtime"):
+            # the estimate covers the model and training state, not the Python/torch runtime: compare like with like
+            out["ratios"][f"measured_over_estimate_{name}"] = (side["peak_bytes"] - side["rss_runtime"]) / est["bytes"]
+    if full.get("estimate") and lora.get("estimate"):
+        out["ratios"]["estimate_lora_over_full"] = lora["estimate"]["bytes"] / full["estimate"]["bytes"]
+    return out
+
+
+def bench_labs(runs: Path) -> dict:
+    """Per-lab wall time from the newest runs/*/timings.json (``make labs`` writes it when every lab passed)."""
+    found = sorted(runs.glob("*/timings.json"), key=lambda p: p.parent.name) if runs.exists() else []
+    if not found:
+        return {"available": False, "note": f"no {runs.name}/*/timings.json yet: run `make labs` first"}
+
+    def preset_of(path: Path) -> str | None:
+        summary = path.parent / "summary.md"
+        m = re.search(r"Preset: `([^`]+)`", summary.read_text()) if summary.exists() else None
+        return m.group(1) if m else None
+
+    pocket = [p for p in found if preset_of(p) == "pocket"]
+    path = (pocket or found)[-1]  # the newest pocket run, else the newest run of any preset (named in the table)
+    times = json.loads(path.read_text())
+    return {"available": True, "run": path.parent.name, "preset": preset_of(path),
+            "seconds": {k: float(v) for k, v in times.items()}, "total_s": float(sum(times.values()))}
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+
+def _get(results: dict, dotted: str):
+    cur = results
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def check_targets(results: dict) -> list[dict]:
+    out = []
+    for key, op, threshold, what in TARGETS:
+        value = _get(results, key)
+        met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
+        out.append({"target": what, "key": key, "op": op, "threshold": threshold, "measured": value, "met": met})
+    return out
+
+
+def _mb(b: float) -> str:
+    return f"{b / 2**20:,.0f} MiB"
+
+
+def markdown(r: dict) -> str:
+    m = r["meta"]
+    lines = ["# Benchmarks", "",
+             f"`python -m bench.run` (`make bench`) on {m['machine']} ({m['threads']} torch threads), "
+             f"{m['date']}, sizes `{m['size']}`, {m['seconds'] / 60:.1f} min in all. "
+             f"Load average {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} after (other jobs shared "
+             "the CPU; both sides of each comparison ran back to back, so ratios are the figures to read).", "",
+             "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
+    for t in r["targets"]:
+        v = t["measured"]
+        shown = "n/a" if v is None else (f"{v:.0%}" if "share" in t["key"] or "lora_over" in t["key"] else f"{v:.2f}x")
+        goal = f"{t['op']} {t['threshold']:.0%}" if ("share" in t["key"] or "lora_over" in t["key"]) \
+            else f"{t['op']} {t['threshold']:g}x"
+        lines.append(f"| {t['target']} | {shown} | {goal} | {'n/a' if t['met'] is None else ('yes' if t['met'] else 'no')} |")
+    s = r["sizes"]
+    if "training" in r:
+        tr = r["training"]
+        lines += ["", "## 1. Training: `helpers.train` vs the course recipe", "",
+                  f"{s['train_examples']} pocket training examples, batch {s['batch_size']}, one epoch, the "
+                  f"`{s['model']}` model, fp32. Course recipe: `transformers.Trainer`, every row padded to "
+                  f"{s['max_source'] + s['max_target']} tokens. Ours: dynamic padding, length-grouped batches.", "",
+                  "| | course recipe | helpers.train | ratio |", "|---|---|---|---|"]
+        c, o, q = tr["course"], tr["ours"], tr["ratios"]
+        lines += [f"| wall time | {c['wall_s']:.1f} s | {o['wall_s']:.1f} s | {q['wall_time_speedup']:.2f}x faster |",
+                  f"| tokens computed | {c['tokens']:,} | {o['tokens']:,} | {q['tokens_computed']:.2f} |",
+                  f"| padding share | {c['padding_share']:.0%} | {o['padding_share']:.0%} | |",
+                  f"| tokens/s (with padding) | {c['tokens_per_s']:,.0f} | {o['tokens_per_s']:,.0f} | {q['tokens_per_s']:.2f}x |",
+                  f"| useful tokens/s | {c['useful_tokens_per_s']:,.0f} | {o['useful_tokens_per_s']:,.0f} | "
+                  f"**{q['useful_tokens_per_s']:.2f}x** |",
+                  f"| peak memory ({c['memory_kind']}) | {_mb(c['peak_bytes'])} | {_mb(o['peak_bytes'])} | {q['peak_memory']:.2f} |",
+                  f"| mean training loss | {c['loss']:.3f} | {o['loss']:.3f} (last step) | |"]
+    if "compute" in r:
+        cp = r["compute"]
+        mm = cp["matmul"]
+        lines += ["", "## 2. Compute efficiency", "",
+                  f"fp32 matmul {mm['n']}x{mm['n']}, best of {mm['repeats']}: **{mm['best_flops'] / 1e9:.1f} GFLOP/s** "
+                  f"(median {mm['median_flops'] / 1e9:.1f}), timed in the training process just before the loop.", "",
+                  "| | GFLOP/s | share of the matmul peak |", "|---|---|---|",
+                  f"| helpers.train, all tokens fed (6 x {cp['params'] / 1e6:.1f}M x tokens/s) | "
+                  f"{cp['achieved_flops'] / 1e9:.1f} | **{cp['share_of_matmul_peak']:.0%}** |",
+                  f"| helpers.train, useful tokens only | {cp['useful_flops'] / 1e9:.1f} | {cp['useful_share_of_matmul_peak']:.0%} |",
+                  f"| course recipe, all tokens fed | {cp['course_achieved_flops'] / 1e9:.1f} | {cp['course_share_of_matmul_peak']:.0%} |"]
+    if "generation" in r:
+        g = r["generation"]
+        lines += ["", "## 3. Evaluation: batched generation", "",
+                  f"{g['examples']} pocket test prompts (chat template), greedy, up to {g['max_new_tokens']} new tokens.", "",
+                  "| | seconds | examples/s |", "|---|---|---|",
+                  f"| one at a time | {g['single']['seconds']:.1f} | {g['single']['examples_per_s']:.2f} |",
+                  f"| batched (batch {g['batch_size']}, left padding) | {g['batched']['seconds']:.1f} | "
+                  f"{g['batched']['examples_per_s']:.2f} |",
+                  f"| ratio | | **{g['ratios']['examples_per_s']:.2f}x** |", "",
+                  f"Identical greedy outputs: {g['identical_outputs']} of {g['examples']}."]
+    if "memory" in r:
+        mem = r["memory"]
+        q = mem["ratios"]
+
+        def est(side: dict) -> str:
+            return _mb(side["estimate"]["bytes"]) if side.get("estimate") else "n/a"
+
+        lines += ["", "## 4. Memory: full fine-tuning vs LoRA", "",
+                  f"Same examples and batch as benchmark 1, both with `helpers.train`; LoRA (peft) rank "
+                  f"{mem['lora']['rank']} on q_proj and v_proj. {mem['memory_kind']}"
+                  f"{' of a fresh process each' if m['isolated_processes'] else ' (one process: approximate)'}.", "",
+                  "| | trainable params | runtime alone | model + data loaded | peak | estimate (helpers.memory) |",
+                  "|---|---|---|---|---|---|"]
+        for name, label in (("full", "full fine-tuning"), ("lora", "LoRA")):
+            m_ = mem[name]
+            lines.append(f"| {label} | {m_['trainable_params']:,} | "
+                         f"{_mb(m_['rss_runtime']) if m_.get('rss_runtime') else 'n/a'} | {_mb(m_['rss_before'])} | "
+                         f"{_mb(m_['peak_bytes'])} | {est(m_)} |")
+        lines += ["", f"LoRA / full: peak **{q['lora_over_full_peak']:.0%}**, growth during training "
+                  f"{q['lora_over_full_increment']:.0%}, useful tokens/s {q['lora_over_full_speed']:.2f}x."]
+        if "measured_over_estimate_full" in q:
+            lines += ["", f"Measured (peak minus the runtime alone) over the estimate: full fine-tuning "
+                      f"{q['measured_over_estimate_full']:.2f}, LoRA {q.get('measured_over_estimate_lora', float('nan')):.2f}; "
+                      f"the estimate puts LoRA at {q['estimate_lora_over_full']:.0%} of full fine-tuning. "
+                      "helpers.memory estimates full fine-tuning; the LoRA estimate composes its parts (all weights, "
+                      "gradients and AdamW states of the adapter only, the same activations)."]
+    if "labs" in r:
+        lb = r["labs"]
+        lines += ["", "## 5. The workbook: wall time per lab", ""]
+        if lb.get("available"):
+            lines += [f"From `runs/{lb['run']}/timings.json` (preset `{lb['preset']}`).", "",
+                      "| lab | minutes |", "|---|---|"]
+            lines += [f"| {k} | {v / 60:.1f} |" for k, v in lb["seconds"].items()]
+            lines += [f"| **all** | **{lb['total_s'] / 60:.1f}** |"]
+        else:
+            lines += [lb["note"]]
+    return "\n".join(lines) + "\n"
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="pocket", choices=list(SIZES), help="pocket (real) or tiny (tests)")
+    ap.add_argument("--out", type=Path, default=OUT, help="folder for results.json and results.md")
+    ap.add_argument("--runs", type=Path, default=REPO / "runs", help="where `make labs` wrote its runs")
+    ap.add_argument("--only", default="", help="comma-separated subset of: training,compute,generation,memory,labs")
+    ap.add_argument("--in-process", action="store_true", help="run the training sides in this process (faster, "
+                    "but peak memory is then only approximate)")
+    ap.add_argument("--train-examples", type=int)
+    ap.add_argument("--gen-examples", type=int)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        spec = json.loads(a.worker)
+        result = worker(spec["side"], Sizes(**spec["sizes"]))
+        print(MARK + json.dumps(result), flush=True)
+        return result
+
+    import torch
+
+    sizes = SIZES[a.size]
+    over = {k: v for k, v in {"train_examples": a.train_examples, "gen_examples": a.gen_examples}.items() if v is not None}
+    sizes = Sizes(**{**asdict(sizes), **over})
+    sizes.validate()
+    known = ("training", "compute", "generation", "memory", "labs")
+    only = [s for s in a.only.split(",") if s] or list(known)
+    bad = [s for s in only if s not in known]
+    if bad:
+        raise ValueError(f"--only: unknown benchmark(s) {bad}; choose from {', '.join(known)}")
+    os.environ.update(CHILD_ENV)
+
+    t_all = time.perf_counter()
+    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "size": a.size,
+            "machine": f"{platform.machine()} {os.cpu_count()}-core {platform.system()}"
+                       + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
+            "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "load_before": list(os.getloadavg()), "isolated_processes": not a.in_process}
+    results: dict = {"meta": meta, "sizes": asdict(sizes)}
+    sides: dict = {}
+
+    def side(name: str) -> dict:
+        if name not in sides:
+            print(f"[bench] training side {name!r} ...", flush=True)
+            t0 = time.perf_counter()
+            sides[name] = launch(name, sizes, isolate=not a.in_process)
+            print(f"[bench] {name!r} done in {time.perf_counter() - t0:.0f} s", flush=True)
+        return sides[name]
+
+    if "training" in only or "compute" in only:
+        course, ours = side("course"), side("ours")
+        if "training" in only:
+            results["training"] = bench_training(dict(course), dict(ours))
+        if "compute" in only:
+            results["compute"] = bench_compute(ours, course)
+    if "generation" in only:
+        print("[bench] generation ...", flush=True)
+        results["generation"] = bench_generation(sizes)
+    if "memory" in only:
+        results["memory"] = bench_memory(side("ours"), side("lora"), sizes)
+    if "labs" in only:
+        results["labs"] = bench_labs(a.runs)
+    meta["load_after"] = list(os.getloadavg())
+    meta["seconds"] = time.perf_counter() - t_all
+    results["targets"] = check_targets(results)
+
+    from helpers.record import write_atomic
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(a.out / "results.json", json.dumps(results, indent=2, default=float))
+    write_atomic(a.out / "results.md", markdown(results))
+    print(markdown(results))
+    print(f"[bench] wrote {a.out / 'results.json'} and {a.out / 'results.md'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

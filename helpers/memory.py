@@ -1,0 +1,206 @@
+"""Memory budget of full fine-tuning: bytes for weights, gradients, AdamW states and activations, estimated and measured.
+
+The estimate is the usual back-of-the-envelope one (per parameter: weights in the training precision plus an fp32
+master copy under mixed precision, gradients, two AdamW moments; activations from the layer shapes), good to a
+factor well under 2, which is what a learner needs to see why a 7B model does not fit on one GPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+
+GIB = 1024 ** 3
+BYTES = {"fp32": 4, "no": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}
+# Common accelerator memory sizes (GiB) the extrapolation is compared against.
+GPUS = {"T4 16 GB": 16, "A10G 24 GB": 24, "L4 24 GB": 24, "A100 40 GB": 40, "A100/H100 80 GB": 80}
+
+
+@dataclass
+class Estimate:
+    """Bytes of each part of full fine-tuning with AdamW."""
+
+    params: int
+    precision: str
+    weights: float
+    master_weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.master_weights + self.gradients + self.optimizer + self.activations
+
+    @property
+    def static(self) -> float:
+        """Everything but activations: what stays whatever the batch size."""
+        return self.total - self.activations
+
+    def rows(self) -> list[tuple[str, float]]:
+        return [("weights", self.weights), ("fp32 master weights", self.master_weights), ("gradients", self.gradients),
+                ("AdamW states (m, v)", self.optimizer), ("activations", self.activations), ("total", self.total)]
+
+    def table(self) -> str:
+        """Markdown table in MiB / GiB."""
+        lines = ["| part | bytes | GiB |", "|---|---|---|"]
+        lines += [f"| {name} | {value:,.0f} | {value / GIB:.3f} |" for name, value in self.rows()]
+        return "\n".join(lines)
+
+
+def _check_precision(precision: str) -> str:
+    if precision not in ("no", "fp32", "bf16", "fp16"):
+        raise ValueError(f"precision must be 'no'/'fp32' (float32), 'bf16' or 'fp16', got {precision!r}")
+    return "fp32" if precision == "no" else precision
+
+
+def activation_bytes(batch: int, seq: int, hidden: int, layers: int, heads: int, vocab: int, intermediate: int | None = None,
+                     precision: str = "fp32", gradient_checkpointing: bool = False) -> float:
+    """Activations kept for backward by a decoder-only transformer (SDPA attention, SwiGLU MLP).
+
+    Per layer and token, roughly: the attention block keeps ~4·h (inputs to q/k/v/o and the norms) and the MLP
+    ~(2·h + 3·i) (inputs to the three projections and the gate activations); the logits and their softmax keep
+    2·vocab per token in fp32. With gradient checkpointing only each layer's input (h per token) is kept.
+    """
+    if min(batch, seq, hidden, layers, heads, vocab) <= 0:
+        raise ValueError("batch, seq, hidden, layers, heads and vocab must all be positive")
+    b = BYTES[_check_precision(precision)]
+    inter = intermediate or 4 * hidden
+    tokens = batch * seq
+    per_layer = (hidden if gradient_checkpointing else (6 * hidden + 3 * inter)) * tokens * b
+    logits = 2 * vocab * tokens * 4
+    return layers * per_layer + logits
+
+
+def estimate(params: int, precision: str = "fp32", activations: float = 0.0, optimizer: str = "adamw") -> Estimate:
+    """Bytes for full fine-tuning of ``params`` parameters; ``precision`` 'fp32'/'no', 'bf16' or 'fp16' (mixed).
+
+    The ZeRO paper's accounting: fp32 training keeps weights and gradients in fp32 (4 + 4 bytes a parameter);
+    mixed precision keeps half-precision weights and gradients (2 + 2) plus an fp32 master copy (4); AdamW adds two
+    fp32 moments (8). Either way 16 bytes a parameter before activations. (``torch.autocast`` over an fp32 model, as
+    accelerate does, keeps fp32 gradients and casts the weights on the fly: about the same total.)
+    """
+    if params <= 0:
+        raise ValueError(f"params must be positive, got {params}")
+    precision = _check_precision(precision)
+    if optimizer not in ("adamw", "sgd"):
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optimizer!r}")
+    b = BYTES[precision]
+    master = params * 4.0 if precision != "fp32" else 0.0
+    opt = params * 8.0 if optimizer == "adamw" else 0.0
+    return Estimate(params, precision, params * b, master, params * b, opt, float(activations))
+
+
+def for_model(model, batch: int, seq: int, precision: str = "fp32", gradient_checkpointing: bool = False) -> Estimate:
+    """The estimate for a transformers model's config and a batch of ``batch`` x ``seq`` tokens."""
+    c = model.config
+    hidden = getattr(c, "hidden_size", None) or getattr(c, "d_model")
+    layers = getattr(c, "num_hidden_layers", None) or getattr(c, "num_layers")
+    if getattr(c, "is_encoder_decoder", False):
+        layers += getattr(c, "num_decoder_layers", layers)
+    heads = getattr(c, "num_attention_heads", None) or getattr(c, "num_heads")
+    inter = getattr(c, "intermediate_size", None) or getattr(c, "d_ff", None)
+    params = sum(p.numel() for p in model.parameters())
+    act = activation_bytes(batch, seq, hidden, layers, heads, c.vocab_size, inter, precision, gradient_checkpointing)
+    return estimate(params, precision, act)
+
+
+def extrapolate(sizes: dict[str, float] | None = None, precision: str = "bf16") -> list[dict]:
+    """Static bytes (weights, gradients, AdamW) of full fine-tuning for bigger models, and which GPUs they fit."""
+    sizes = sizes or {"135M": 135e6, "1B": 1e9, "7B": 7e9, "70B": 70e9}
+    out = []
+    for name, n in sizes.items():
+        e = estimate(int(n), precision)
+        gib = e.static / GIB
+        fits = [g for g, mem in GPUS.items() if gib <= mem]
+        out.append({"model": name, "params": int(n), "gib": gib, "bytes_per_param": e.static / n,
+                    "fits": fits, "gpus_80gb_needed": int(-(-gib // 80))})
+    return out
+
+
+# --- measurement ----------------------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    try:
+        import psutil
+
+        return int(psutil.Process(os.getpid()).memory_info().rss)
+    except ImportError:  # pragma: no cover - psutil ships with the requirements
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Peak resident memory while the block runs, sampled by a thread (CPU); on CUDA, ``max_memory_allocated``."""
+
+    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
+        self.device = torch.device(device)
+        self.interval = interval
+        self.start = self.peak = 0
+
+    def __enter__(self):
+        import threading
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+            return self
+        self.start = self.peak = rss_bytes()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.is_set():
+                self.peak = max(self.peak, rss_bytes())
+                time.sleep(self.interval)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, rss_bytes())
+        return False
+
+    @property
+    def added(self) -> int:
+        """Peak bytes above what was in use when the block started."""
+        return self.peak - self.start
+
+
+def measure_step(model, batch: dict, device: torch.device | str = "cpu", precision: str = "no", lr: float = 1e-5) -> dict:
+    """Measured memory of one AdamW training step on ``batch`` (the optimizer states are created inside).
+
+    Returns bytes: 'params' (the model already in memory), 'step_peak_added' (gradients + AdamW + activations,
+    peak above the start) and 'after_step_added' (what stays: gradients and AdamW states). The model's weights
+    are changed by the step: measure on a copy you do not need.
+    """
+    device = torch.device(device)
+    model.to(device).train()
+    batch = {k: v.to(device) for k, v in batch.items()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    with PeakRSS(device) as peak:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        after = (torch.cuda.memory_allocated(device) if device.type == "cuda" else rss_bytes()) - peak.start
+    opt.zero_grad(set_to_none=True)
+    del opt
+    gc.collect()
+    return {"params": params, "step_peak_added": peak.added, "after_step_added": after, "loss": float(loss)}

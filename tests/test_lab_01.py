@@ -1,0 +1,35 @@
+import pytest
+
+from conftest import run_lab
+
+
+@pytest.mark.lab
+def test_lab_01_in_context_learning_limits(lab_runs):
+    figs = run_lab("01_in_context_learning_limits", lab_runs)
+    assert figs["preset"] == "smoke" and figs["n_eval"] >= 1
+    ks = figs["k_values"]
+    assert ks[0] == 0 and len(ks) >= 3 and ks == sorted(ks)
+    for key in ("rouge1", "rouge2", "rougeL"):
+        assert set(figs[key]) == {str(k) for k in ks}
+        assert all(0.0 <= v <= 1.0 for v in figs[key].values())
+    for k in ks:
+        assert figs["rouge1_low"][str(k)] <= figs["rouge1"][str(k)] <= figs["rouge1_high"][str(k)]
+        assert figs["seconds_per_example"][str(k)] > 0
+        assert 0.0 <= figs["dialogue_like"][str(k)] <= 1.0
+    assert all(0.0 <= v <= 1.0 for v in figs["plain_rouge1"].values()) and "0" in figs["plain_rouge1"]
+    # token counts grow with k, in both formats; so do the overflow shares
+    counted = sorted(int(k) for k in figs["prompt_tokens"])
+    for table in ("prompt_tokens", "plain_prompt_tokens"):
+        values = [figs[table][str(k)] for k in counted]
+        assert all(a < b for a, b in zip(values, values[1:])), table
+    for table in ("overflow_512", "overflow_model"):
+        values = [figs[table][str(k)] for k in counted]
+        assert all(0.0 <= v <= 1.0 for v in values) and values == sorted(values), table
+    assert figs["overflow_512"]["0"] < 1.0 and figs["overflow_512"][str(counted[-1])] > 0.5
+    assert figs["model_limit"] == 8192 and figs["overflow_model"]["0"] == 0.0
+    # the gain and its paired interval are consistent with the recorded means
+    best = str(figs["best_k"])
+    assert figs["rouge1_gain"] == pytest.approx(figs["rouge1"][best] - figs["rouge1"]["0"], abs=1e-9)
+    assert figs["rouge1_gain_low"] <= figs["rouge1_gain"] <= figs["rouge1_gain_high"]
+    assert set(figs["decoding_rouge1"]) == {"greedy", "T=0.7", "T=1.3"}
+    assert all(0.0 <= v <= 1.0 for v in figs["decoding_rouge1"].values())

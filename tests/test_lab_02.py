@@ -1,0 +1,27 @@
+import pytest
+
+from conftest import run_lab
+
+
+@pytest.mark.lab
+def test_lab_02_building_instruction_datasets(lab_runs):
+    figs = run_lab("02_building_instruction_datasets", lab_runs)
+    assert figs["preset"] == "smoke" and figs["kind"] == "causal"
+    assert figs["n_templates"]["summarize"] >= 8 and figs["n_templates"]["topic"] >= 2
+    assert figs["n_templates"]["write_dialogue"] >= 2
+    assert len(set(figs["n_pairs"].values())) == 1 and figs["n_pairs"]["summarize"] > 0
+    # the loss mask covers exactly the completion and its eos; padding (same id as eos) is outside it
+    assert figs["mask_in_loss"] == figs["mask_completion_tokens"] > 1
+    assert figs["mask_pad_positions"] > 0
+    assert figs["mask_rows_checked"] > 0 and figs["mask_mismatches"] == 0
+    # truncation is reported, and completions are never cut (policy: drop the row, counted)
+    assert all(v == 0 for v in figs["completions_cut"].values())
+    assert figs["rows_dropped"]["write_dialogue"] > 0  # dialogues are longer than the completion budget
+    assert figs["completion_tokens_median"]["topic"] < figs["completion_tokens_median"]["summarize"]
+    # dynamic padding computes fewer tokens than fixed padding, and never fewer than the useful ones
+    assert figs["tokens_useful"] <= figs["tokens_grouped"] <= figs["tokens_dynamic"] < figs["tokens_fixed"]
+    assert 0.0 < figs["padding_saved"] < 1.0
+    assert figs["forward_seconds_dynamic"] > 0 and figs["forward_seconds_fixed"] > 0
+    assert figs["leaks"] == 0 and figs["train_rows_removed"] == 0
+    assert figs["reloaded_equal"] is True and set(figs["saved_rows"]) == {"train", "validation", "test"}
+    assert (lab_runs / "artifacts" / "tokenized_dialogsum" / "dataset_dict.json").exists()

@@ -1,0 +1,28 @@
+import pytest
+
+from conftest import run_lab
+
+
+@pytest.mark.lab
+def test_lab_06_peft_lora(lab_runs):
+    figs = run_lab("06_peft_lora", lab_runs)
+    assert figs["preset"] == "smoke"
+    # from scratch: identity at init, frozen weights stay, merge equals the unmerged model
+    assert figs["identity_at_init"] is True and figs["frozen_unchanged"] is True
+    assert figs["scratch_merge_max_diff"] < 1e-3
+    # peft: the same trainable count as ours, a tiny share, a tiny adapter, the same outputs after merging
+    assert figs["peft_trainable"] == figs["scratch_trainable"] > 0
+    assert 0 < figs["trainable_share"] < 0.01
+    assert figs["adapter_bytes"] * 50 < figs["model_bytes"]
+    assert figs["merge_max_diff"] < 1e-3
+    # memory: full fine-tuning needs at least gradients + AdamW state for every weight (12 bytes each, fp32)
+    assert figs["peak_extra_mb_full"] > figs["peak_extra_mb_lora"]
+    assert figs["seconds_per_step_full"] > 0 and figs["seconds_per_step_lora"] > 0
+    for key in ("rouge1_original", "rouge1_full", "rouge1_lora", "rouge1_prompt"):
+        assert 0.0 <= figs[key] <= 1.0
+    assert len(figs["rouge"]) == 3
+    ranks = [s["r"] for s in figs["sweep"]]
+    assert len(ranks) >= 2 and ranks == sorted(ranks)
+    trainable = [s["trainable"] for s in figs["sweep"]]
+    assert trainable == sorted(trainable) and trainable[-1] // trainable[0] == ranks[-1] // ranks[0]  # linear in r
+    assert figs["prompt_trainable"] == figs["prompt_tokens"] * figs["hidden_size"]  # virtual tokens x hidden size

@@ -1,0 +1,158 @@
+"""The training engine on tiny models: loss falls, resume is exact, masks, checkpoints, errors, 2-process DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import data, models, train
+from helpers.tokenize import IGNORE, Collator
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tokenizer):
+    rows = data.load_dialogsum("pocket", "train", limit=16)
+    ev = data.load_dialogsum("pocket", "validation", limit=4)
+    return (train.summary_dataset(tokenizer, "causal", rows, 64, 16),
+            train.summary_dataset(tokenizer, "causal", ev, 64, 16))
+
+
+def _cfg(out, **kw):
+    base = dict(output_dir=out, epochs=2, batch_size=4, grad_accum=2, learning_rate=3e-3, warmup_ratio=0.2,
+                progress=False, seed=0)
+    base.update(kw)
+    return train.TrainConfig(**base)
+
+
+def test_loss_falls_and_the_model_is_saved_as_safetensors(tmp_path, tokenizer, tiny_data):
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    res = train.run(model, tok, tiny_data[0], tiny_data[1], _cfg(tmp_path / "ft", epochs=4, eval_every=2))
+    assert res.steps == res.total_steps == 8  # 16 rows / 4 = 4 batches, 2 per step, 4 epochs
+    assert res.log[-1]["loss"] < res.log[0]["loss"] - 0.3
+    assert res.eval_log[0]["step"] == 0 and res.eval_log[-1]["eval_loss"] < res.eval_log[0]["eval_loss"]
+    assert 0 < res.useful_tokens <= res.tokens
+    logged = train.load_log(tmp_path / "ft")
+    assert [e["step"] for e in logged["log"]] == list(range(1, 9))
+    assert (tmp_path / "ft" / "model.safetensors").exists()
+    assert not list((tmp_path / "ft").glob("*.bin")) and not list((tmp_path / "ft").glob("*.pt"))
+    again, _ = models.load_pretrained(tmp_path / "ft", "causal")
+    x = torch.tensor([tiny_data[0][0]["input_ids"]])
+    assert torch.allclose(again(x).logits, res.model(x).logits, atol=1e-5)
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, tokenizer, tiny_data):
+    full, tok = models.tiny("causal", tokenizer, seed=0)
+    ref = train.run(full, tok, tiny_data[0], tiny_data[1], _cfg(tmp_path / "a", epochs=3))
+    first, _ = models.tiny("causal", tokenizer, seed=0)
+    cut = train.run(first, tok, tiny_data[0], tiny_data[1], _cfg(tmp_path / "b", epochs=3, stop_after=3))
+    assert cut.stopped_early and cut.steps == 3 and cut.checkpoint.name == "step_000003"
+    assert not (tmp_path / "b" / "model.safetensors").exists()  # an interrupted run saves no final model
+    other, _ = models.tiny("causal", tokenizer, seed=7)  # different start weights: all must come from the checkpoint
+    res = train.run(other, tok, tiny_data[0], tiny_data[1], _cfg(tmp_path / "b", epochs=3, resume=True))
+    assert res.resumed_from == cut.checkpoint and res.steps == ref.steps
+    assert res.final_loss == pytest.approx(ref.final_loss, abs=1e-6)
+    assert [e["loss"] for e in res.log] == pytest.approx([e["loss"] for e in ref.log], abs=1e-6)
+    for (n, p), (_, q) in zip(ref.model.named_parameters(), res.model.named_parameters()):
+        assert torch.allclose(p, q, atol=1e-6), n
+
+
+def test_resume_refuses_a_different_plan(tmp_path, tokenizer, tiny_data):
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    train.run(model, tok, tiny_data[0], None, _cfg(tmp_path / "c", epochs=3, stop_after=2))
+    with pytest.raises(ValueError, match="planned for 6 steps"):
+        train.run(model, tok, tiny_data[0], None, _cfg(tmp_path / "c", epochs=1, resume=True))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tokenizer, tiny_data):
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    forward, calls = model.forward, {"n": 0}
+
+    def poisoned(*a, **kw):
+        out = forward(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] > 4 and model.training:  # micro-batches 5+ (optimizer step 3 on) give NaN
+            out.loss = out.loss * float("nan")
+        return out
+
+    model.forward = poisoned
+    with pytest.raises(train.NonFiniteLoss, match=r"loss nan at step 3 .*step_000002"):
+        train.run(model, tok, tiny_data[0], None, _cfg(tmp_path / "d", save_every=1, keep_checkpoints=2))
+    kept = train.checkpoints(tmp_path / "d")
+    assert [p.name for p in kept] == ["step_000001", "step_000002"]
+    state = json.loads((kept[-1] / train.STATE_FILE).read_text())
+    assert all(torch.isfinite(torch.tensor(e["loss"])) for e in state["log"])
+
+
+def test_length_grouped_batches_cover_every_row_once_and_pad_little():
+    lengths = [5, 100, 7, 98, 6, 99, 50, 51, 8, 97, 52, 4]
+    s = train.LengthGroupedBatches(lengths, batch_size=3, seed=1)
+    batches = s.batches()
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert max(lengths[i] for i in batches[0]) == 100  # longest first
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    plain = train.LengthGroupedBatches(lengths, 3, seed=1, group=False).batches()
+    assert padded <= sum(max(lengths[i] for i in b) * len(b) for b in plain)
+    assert s.batches() == batches  # same seed and epoch: same order
+    s.set_epoch(1)
+    assert s.batches() != batches
+
+
+def test_loss_sums_count_only_labelled_tokens(tokenizer, tiny_data):
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    batch = Collator(tok.pad_token_id)([tiny_data[0][i] for i in range(3)])
+    with torch.no_grad():
+        out = model(**batch)
+    s, n = train.token_loss_sums(out.logits, batch["labels"], causal=True)
+    assert n.sum().item() == (batch["labels"][:, 1:] != IGNORE).sum().item()
+    assert (s.sum() / n.sum()).item() == pytest.approx(out.loss.item(), rel=1e-5)
+
+
+def test_seq2seq_trains(tmp_path, tokenizer):
+    model, tok = models.tiny("seq2seq", tokenizer, seed=0)
+    rows = data.load_dialogsum("pocket", "train", limit=8)
+    ds = train.summary_dataset(tok, "seq2seq", rows, 48, 16)
+    res = train.run(model, tok, ds, ds, _cfg(tmp_path / "s2s", epochs=3, grad_accum=1, save_model=False))
+    assert res.log[-1]["loss"] < res.log[0]["loss"]
+    assert res.eval_log[-1]["eval_loss"] < res.eval_log[0]["eval_loss"]
+
+
+@pytest.mark.parametrize("bad, match", [(dict(batch_size=0), "batch_size"), (dict(learning_rate=-1.0), "learning_rate"),
+                                        (dict(scheduler="step"), "scheduler"), (dict(eval_every=-1), "eval_every"),
+                                        (dict(mixed_precision="fp8"), "mixed_precision")])
+def test_bad_config_is_a_clear_error(tmp_path, tokenizer, tiny_data, bad, match):
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    with pytest.raises(ValueError, match=match):
+        train.run(model, tok, tiny_data[0], None, _cfg(tmp_path / "x", **bad))
+
+
+def test_rows_without_labels_are_refused(tmp_path, tokenizer):
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    with pytest.raises(ValueError, match="build_dataset"):
+        train.run(model, tok, [{"input_ids": [1, 2]}], None, _cfg(tmp_path / "y"))
+
+
+def test_two_process_ddp_on_cpu_trains(tmp_path):
+    """`accelerate launch` with 2 processes (gloo on CPU) through the command line, on a tiny model."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29571",
+           "-m", "helpers.train", "--preset", "smoke", "--model", "tiny", "--train-examples", "16",
+           "--max-source-tokens", "64", "--max-target-tokens", "16", "--batch-size", "2", "--epochs", "3",
+           "--learning-rate", "3e-3", "--output-dir", str(out), "--no-progress"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
+    assert summary["processes"] == 2
+    assert summary["total_steps"] == 12  # 16 rows / (2 per process x 2 processes) = 4 steps an epoch
+    log = train.load_log(out)["log"]
+    assert log[-1]["loss"] < log[0]["loss"]
+    assert log[0]["tokens"] > 0
+    assert (out / "model.safetensors").exists()
