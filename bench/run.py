@@ -468,6 +468,9 @@ def markdown(r: dict) -> str:
                   f"**{q['useful_tokens_per_s']:.2f}x** |",
                   f"| peak memory ({c['memory_kind']}) | {_mb(c['peak_bytes'])} | {_mb(o['peak_bytes'])} | {q['peak_memory']:.2f} |",
                   f"| mean training loss | {c['loss']:.3f} | {o['loss']:.3f} (last step) | |"]
+        if "load_1min" in c and "load_1min" in o:
+            lines.append(f"| load average (1 min) before, after | {c['load_1min'][0]:.1f}, {c['load_1min'][1]:.1f} | "
+                         f"{o['load_1min'][0]:.1f}, {o['load_1min'][1]:.1f} | |")
     if "compute" in r:
         cp = r["compute"]
         mm = cp["matmul"]
@@ -574,8 +577,9 @@ def main(argv: list[str] | None = None) -> dict:
     def side(name: str) -> dict:
         if name not in sides:
             print(f"[bench] training side {name!r} ...", flush=True)
-            t0 = time.perf_counter()
+            t0, load0 = time.perf_counter(), os.getloadavg()[0]
             sides[name] = launch(name, sizes, isolate=not a.in_process)
+            sides[name]["load_1min"] = [load0, os.getloadavg()[0]]  # other jobs on the machine, before and after
             print(f"[bench] {name!r} done in {time.perf_counter() - t0:.0f} s", flush=True)
         return sides[name]
 

@@ -96,17 +96,17 @@ def table(names: list[str] | None = None) -> str:
 # Every lab has one entry; presets missing from an entry fall back to "pocket" (course/modern) or fail loudly.
 LAB_KNOBS: dict[str, dict[str, dict]] = {
     "01": {"pocket": {"n_eval": 50, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
-                      "plain_k": [0, 1], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25,
+                      "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25,
                       "n_decoding": 3, "temperatures": [0.7, 1.3]},
            "smoke": {"n_eval": 6, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
                      "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "n_decoding": 2,
                      "temperatures": [0.7, 1.3]}},
-    "02": {"pocket": {"timing_batches": 3, "n_show": 3},
+    "02": {"pocket": {"timing_batches": 2, "n_show": 3},
            "smoke": {"timing_batches": 1, "n_show": 2}},
     "03": {"pocket": {"train_examples": 256, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
-                      "eval_every": 16, "memory_batch": 4, "draft_steps": 2},
-           "smoke": {"train_examples": 16, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
-                     "eval_every": 2, "memory_batch": 2, "draft_steps": 1}},
+                      "eval_every": 16, "eval_examples": 24, "memory_batch": 4, "draft_steps": 2},
+           "smoke": {"train_examples": 8, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
+                     "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1}},
     "04": {"pocket": {"eval_examples": 0, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
                       "n_boot": 1000, "show_examples": 3},  # eval_examples 0 = the whole test split
            "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 3,

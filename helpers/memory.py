@@ -1,4 +1,4 @@
-"""Memory budget of full fine-tuning: bytes for weights, gradients, AdamW states and activations, estimated and measured.
+"""Memory budget of full fine-tuning: weights, gradients, AdamW states and activations, estimated and measured.
 
 The estimate is the usual back-of-the-envelope one (per parameter: weights in the training precision plus an fp32
 master copy under mixed precision, gradients, two AdamW moments; activations from the layer shapes), good to a
@@ -58,7 +58,8 @@ def _check_precision(precision: str) -> str:
     return "fp32" if precision == "no" else precision
 
 
-def activation_bytes(batch: int, seq: int, hidden: int, layers: int, heads: int, vocab: int, intermediate: int | None = None,
+def activation_bytes(batch: int, seq: int, hidden: int, layers: int, heads: int, vocab: int,
+                     intermediate: int | None = None,
                      precision: str = "fp32", gradient_checkpointing: bool = False) -> float:
     """Activations kept for backward by a decoder-only transformer (SDPA attention, SwiGLU MLP).
 
@@ -181,7 +182,8 @@ class PeakRSS:
         return self.peak - self.start
 
 
-def measure_step(model, batch: dict, device: torch.device | str = "cpu", precision: str = "no", lr: float = 1e-5) -> dict:
+def measure_step(model, batch: dict, device: torch.device | str = "cpu", precision: str = "no",
+                 lr: float = 1e-5) -> dict:
     """Measured memory of one AdamW training step on ``batch`` (the optimizer states are created inside).
 
     Returns bytes: 'params' (the model already in memory), 'step_peak_added' (gradients + AdamW + activations,

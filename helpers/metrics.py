@@ -80,7 +80,8 @@ def paired_difference(before, after, n: int = 1000, seed: int = 0, level: float 
 def improvement_table(before: dict, after: dict, keys=KEYS, n: int = 1000, seed: int = 0) -> str:
     """Markdown table of the absolute improvement (points of ROUGE x 100) of ``after`` over ``before``, as the
     course prints it, with a paired 95% bootstrap interval and the share of examples that improved."""
-    rows = ["| metric | before | after | absolute improvement | 95% interval | examples improved |", "|---|---|---|---|---|---|"]
+    rows = ["| metric | before | after | absolute improvement | 95% interval | examples improved |",
+            "|---|---|---|---|---|---|"]
     for k in keys:
         d = paired_difference(before["per_example"][k], after["per_example"][k], n, seed)
         rows.append(f"| {k} | {before[k]['mean']:.4f} | {after[k]['mean']:.4f} | {100 * d['mean']:+.2f}% | "

@@ -6,7 +6,7 @@ of every optimizer step, ``save_state`` checkpoints in an explicit folder, exact
 
     cfg = TrainConfig(output_dir=artifacts_dir() / "full_ft", epochs=1.0, batch_size=8, learning_rate=1e-4)
     result = run(model, tokenizer, train_ds, eval_ds, cfg)   # datasets with input_ids/attention_mask/labels
-    result.log            # one dict per optimizer step: step, epoch, loss, lr, grad_norm, tokens, useful_tokens, seconds
+    result.log            # per optimizer step: step, epoch, loss, lr, grad_norm, tokens, useful_tokens, seconds
     result.eval_log       # step, eval_loss
     result.model          # the trained (unwrapped) model; also saved as safetensors in cfg.output_dir
 
@@ -68,7 +68,7 @@ class TrainConfig:
     eval_batch_size: int | None = None  # None = batch_size
     keep_checkpoints: int = 1  # newest checkpoints kept on disk
     save_model: bool = True  # save the final model (+ tokenizer) as safetensors in output_dir
-    stop_after: int | None = None  # stop (checkpointed, as if interrupted) after this many steps: for resume demos/tests
+    stop_after: int | None = None  # stop (checkpointed, as if interrupted) after this many steps: resume demos
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     pad_to_multiple_of: int = 1  # 8 helps tensor cores on GPUs
     cpu: bool = False  # force the CPU even where a GPU is present
@@ -84,13 +84,15 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{key} must be a positive integer or None, got {value!r}")
         for key in ("eval_every", "save_every"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
-                raise ValueError(f"TrainConfig.{key} must be an integer >= 0 (0 = only at the end), got {getattr(self, key)!r}")
+                raise ValueError(f"TrainConfig.{key} must be an integer >= 0 (0 = only at the end), "
+                                 f"got {getattr(self, key)!r}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"TrainConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if self.scheduler not in ("linear", "cosine", "constant"):
             raise ValueError(f"TrainConfig.scheduler must be 'linear', 'cosine' or 'constant', got {self.scheduler!r}")
         if self.mixed_precision not in (None, "no", "fp16", "bf16"):
-            raise ValueError(f"TrainConfig.mixed_precision must be None, 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
+            raise ValueError(f"TrainConfig.mixed_precision must be None, 'no', 'fp16' or 'bf16', "
+                             f"got {self.mixed_precision!r}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"TrainConfig.keep_checkpoints must be >= 1, got {self.keep_checkpoints!r}")
 
@@ -132,7 +134,8 @@ class LengthGroupedBatches:
     """Batches of similar length (little padding), in an order reshuffled every epoch from ``seed`` + epoch.
 
     As in transformers' LengthGroupedSampler: shuffle, cut into mega-batches of ``mega`` batches, sort each by
-    length, split into batches; the longest batch goes first so an out-of-memory error shows at once.
+    length, split into batches, shuffle the batches; the longest batch goes first so an out-of-memory error shows
+    at once.
     With ``group=False`` it is a plain shuffled batch sampler.
     """
 
@@ -154,6 +157,7 @@ class LengthGroupedBatches:
         for start in range(0, len(order), size):
             chunk = sorted(order[start:start + size], key=lambda i: -self.lengths[i])
             out += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(out)  # batches in a new order every epoch, not always longest to shortest
         longest = max(range(len(out)), key=lambda b: max(self.lengths[i] for i in out[b]))
         out[0], out[longest] = out[longest], out[0]
         return out
@@ -242,7 +246,8 @@ def checkpoints(output_dir: Path) -> list[Path]:
     root = Path(output_dir) / "checkpoints"
     if not root.exists():
         return []
-    return sorted(p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith(".tmp") and (p / STATE_FILE).exists())
+    return sorted(p for p in root.glob("step_*")
+                  if p.is_dir() and not p.name.endswith(".tmp") and (p / STATE_FILE).exists())
 
 
 def _save_checkpoint(accelerator, output_dir: Path, state: dict, keep: int) -> Path:
@@ -394,7 +399,8 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
         for batch in batches:
             done += 1
             with accelerator.accumulate(model):
-                out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+                out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            labels=batch["labels"])
                 loss = out.loss
                 accelerator.backward(loss)
                 acc += torch.tensor([loss.detach().double().item(), 1, batch["input_ids"].numel(),
@@ -454,7 +460,8 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
 
     if not stopped_early:
         run_eval()
-        last_ckpt = _save_checkpoint(accelerator, out_dir, snapshot(0), cfg.keep_checkpoints) if cfg.save_every else last_ckpt
+        if cfg.save_every:
+            last_ckpt = _save_checkpoint(accelerator, out_dir, snapshot(0), cfg.keep_checkpoints)
     write_log()
     unwrapped = accelerator.unwrap_model(model)
     if cfg.gradient_checkpointing:
@@ -500,10 +507,11 @@ def summary_dataset(tokenizer, kind: str, rows, max_source: int, max_target: int
 
 
 def fine_tune(preset, output_dir: str | Path, train_examples: int | None = None, model=None, tokenizer=None,
-              **overrides) -> TrainResult:
+              eval_examples: int | None = None, **overrides) -> TrainResult:
     """Full fine-tuning of the preset's model on its summarization train split (validation split for eval loss).
 
-    ``train_examples`` (None = the preset's; 0 = whole split) and TrainConfig ``overrides`` change the sizes.
+    ``train_examples`` (None = the preset's; 0 = whole split), ``eval_examples`` (validation rows for the loss;
+    None = whole split) and TrainConfig ``overrides`` change the sizes.
     """
     from . import config, data, models
 
@@ -515,7 +523,7 @@ def fine_tune(preset, output_dir: str | Path, train_examples: int | None = None,
     kind = models.kind_of(model)
     n = cfg.train_examples if train_examples is None else train_examples
     train_rows = data.load(cfg, "train", limit=n or None)
-    eval_rows = data.load(cfg, "validation")
+    eval_rows = data.load(cfg, "validation", limit=eval_examples or None)
     train_ds = summary_dataset(tokenizer, kind, train_rows, cfg.max_source_tokens, cfg.max_target_tokens)
     eval_ds = summary_dataset(tokenizer, kind, eval_rows, cfg.max_source_tokens, cfg.max_target_tokens)
     tc = dict(output_dir=Path(output_dir), epochs=cfg.train_epochs, batch_size=cfg.batch_size,
@@ -537,6 +545,7 @@ def main(argv: list[str] | None = None) -> TrainResult:
     p.add_argument("--output-dir", required=True, type=Path, help="model, train_log.json and checkpoints/ go here")
     p.add_argument("--model", default=None, help="'tiny' (random tiny model, for tests) or a local folder / Hub name")
     p.add_argument("--train-examples", type=int, default=None, help="training rows (0 = whole split)")
+    p.add_argument("--eval-examples", type=int, default=None, help="validation rows for the loss (default: all)")
     p.add_argument("--epochs", type=float)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--batch-size", type=int)
@@ -562,7 +571,8 @@ def main(argv: list[str] | None = None) -> TrainResult:
         model, tokenizer = models.tiny(cfg.model_kind, seed=a.seed)
     elif a.model:
         model, tokenizer = models.load_pretrained(a.model, cfg.model_kind)
-    result = fine_tune(cfg, a.output_dir, a.train_examples, model=model, tokenizer=tokenizer, max_steps=a.max_steps,
+    result = fine_tune(cfg, a.output_dir, a.train_examples, model=model, tokenizer=tokenizer,
+                       eval_examples=a.eval_examples, max_steps=a.max_steps,
                        eval_every=a.eval_every, save_every=a.save_every, stop_after=a.stop_after, seed=a.seed,
                        mixed_precision=a.mixed_precision, resume=a.resume, progress=not a.no_progress)
     from accelerate import PartialState

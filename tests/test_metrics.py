@@ -50,7 +50,8 @@ def test_paired_difference_and_share_improved():
     assert d["mean"] == pytest.approx(0.1)
     assert d["improved"] == 0.5 and d["worse"] == 0.25 and d["same"] == 0.25
     assert d["low"] <= d["mean"] <= d["high"]
-    assert metrics.paired_difference([0.1, 0.2], [0.3, 0.2], seed=4) == metrics.paired_difference([0.1, 0.2], [0.3, 0.2], seed=4)
+    same = metrics.paired_difference([0.1, 0.2], [0.3, 0.2], seed=4)
+    assert same == metrics.paired_difference([0.1, 0.2], [0.3, 0.2], seed=4)
     with pytest.raises(ValueError, match="equally long"):
         metrics.paired_difference([0.1], [0.1, 0.2])
 

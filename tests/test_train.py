@@ -145,6 +145,7 @@ def test_two_process_ddp_on_cpu_trains(tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29571",
            "-m", "helpers.train", "--preset", "smoke", "--model", "tiny", "--train-examples", "16",
+           "--eval-examples", "4",
            "--max-source-tokens", "64", "--max-target-tokens", "16", "--batch-size", "2", "--epochs", "3",
            "--learning-rate", "3e-3", "--output-dir", str(out), "--no-progress"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
