@@ -442,8 +442,9 @@ def markdown(r: dict) -> str:
     lines = ["# Benchmarks", "",
              f"`python -m bench.run` (`make bench`) on {m['machine']} ({m['threads']} torch threads), "
              f"{m['date']}, sizes `{m['size']}`, {m['seconds'] / 60:.1f} min in all. "
-             f"Load average {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} after (other jobs shared "
-             "the CPU; both sides of each comparison ran back to back, so ratios are the figures to read).", "",
+             f"Load average (1 min) {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} after "
+             "(other jobs shared the CPU). Both sides of each comparison ran back to back, so "
+             "ratios are steadier than absolute times, but a load that changes between the sides still moves them.", "",
              "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for t in r["targets"]:
         v = t["measured"]

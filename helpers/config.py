@@ -109,7 +109,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
                      "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1}},
     "04": {"pocket": {"eval_examples": 0, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
                       "n_boot": 1000, "show_examples": 3},  # eval_examples 0 = the whole test split
-           "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 3,
+           "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 2,
                      "n_boot": 200, "show_examples": 2}},
     "05": {"pocket": {"probe_examples": 96, "probe_tokens": 16, "eval_examples": 12, "max_new_tokens": 64,
                       "train_examples": 48, "epochs": 1.0, "learning_rate": 1e-4, "lora_learning_rate": 1e-3,
@@ -122,11 +122,11 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
     "06": {"pocket": {"train_examples": 48, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-4,
                       "scratch_steps": 3, "timing_steps": 3, "eval_examples": 12, "max_new_tokens": 64,
                       "sweep_ranks": [1, 4, 16], "sweep_examples": 24, "sweep_eval_examples": 8, "prompt_tokens": 20,
-                      "prompt_learning_rate": 3e-2},
+                      "prompt_learning_rate": 1e-2},
            "smoke": {"train_examples": 8, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 2e-4,
                      "scratch_steps": 1, "timing_steps": 1, "eval_examples": 4, "max_new_tokens": 32,
                      "sweep_ranks": [1, 16], "sweep_examples": 4, "sweep_eval_examples": 2, "prompt_tokens": 20,
-                     "prompt_learning_rate": 3e-2}},
+                     "prompt_learning_rate": 1e-2}},
 }
 
 
