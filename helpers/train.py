@@ -399,10 +399,18 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
         for batch in batches:
             done += 1
             with accelerator.accumulate(model):
-                out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            labels=batch["labels"])
-                loss = out.loss
-                accelerator.backward(loss)
+                try:
+                    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                labels=batch["labels"])
+                    loss = out.loss
+                    accelerator.backward(loss)
+                except torch.OutOfMemoryError as e:
+                    bar.close()
+                    raise MemoryError(
+                        f"out of memory at step {step + 1} with a batch of {tuple(batch['input_ids'].shape)} tokens: "
+                        f"lower batch_size (now {cfg.batch_size}) and raise grad_accum (now {cfg.grad_accum}) to keep "
+                        f"the effective batch, or set gradient_checkpointing=True. Last good checkpoint: "
+                        f"{last_ckpt or 'none'}.") from e
                 acc += torch.tensor([loss.detach().double().item(), 1, batch["input_ids"].numel(),
                                      batch["attention_mask"].sum().item()], dtype=torch.float64, device=acc.device)
                 grad_norm = None
