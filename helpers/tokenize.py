@@ -120,18 +120,18 @@ class Collator:
             width = self.max_length
         width = -(-width // self.multiple_of) * self.multiple_of
         out = {"input_ids": [], "attention_mask": [], "labels": []}
-        lab_width = max(len(r["labels"]) for r in rows)
+        # decoder-only rows have labels aligned with their inputs; seq2seq labels have their own width
+        aligned = all(len(r["labels"]) == len(r["input_ids"]) for r in rows)
+        lab_width = width if aligned else max(len(r["labels"]) for r in rows)
         for r in rows:
             n = width - len(r["input_ids"])
             pad = lambda seq, val, k: ([val] * k + list(seq)) if self.side == "left" else (list(seq) + [val] * k)  # noqa: E731
             out["input_ids"].append(pad(r["input_ids"], self.pad_id, n))
             out["attention_mask"].append(pad(r["attention_mask"], 0, n))
-            if len(r["labels"]) == len(r["input_ids"]):  # decoder-only: labels aligned with inputs
+            if aligned:  # padding masked by position, on the same side as the inputs
                 out["labels"].append(pad(r["labels"], IGNORE, n))
-            else:  # seq2seq: labels padded to their own width
+            else:
                 out["labels"].append(list(r["labels"]) + [IGNORE] * (lab_width - len(r["labels"])))
-        if any(len(r["labels"]) != len(r["input_ids"]) for r in rows):
-            out["labels"] = [lab + [IGNORE] * (lab_width - len(lab)) for lab in out["labels"]]
         return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
 
 

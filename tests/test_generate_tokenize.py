@@ -79,3 +79,11 @@ def test_bad_generation_sizes(tokenizer):
     with pytest.raises(ValueError, match="batch_size"):
         generate.batch(model, tok, ["a"], batch_size=0)
     assert torch.is_grad_enabled()
+
+
+def test_seq2seq_batch_with_a_row_whose_labels_match_its_input_length(tokenizer):
+    same = {"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [8, 9, 2]}
+    other = {"input_ids": [5, 6, 7, 8, 9, 10], "attention_mask": [1] * 6, "labels": [11, 2]}
+    batch = Collator(tokenizer.pad_token_id)([same, other])
+    assert batch["input_ids"].shape == (2, 6) and batch["labels"].shape == (2, 3)
+    assert batch["labels"].tolist() == [[8, 9, 2], [11, 2, IGNORE]]
