@@ -49,7 +49,7 @@ TARGETS = [
 class Sizes:
     """How big each benchmark is; ``pocket`` keeps the whole run near 10 minutes on a 2-core CPU."""
 
-    model: str = "pocket"  # "pocket" (the embedded SmolLM2-135M) or "tiny" (random, for tests)
+    model: str = "pocket"  # "pocket" (the embedded SmolLM2-135M), "tiny" (random, for tests) or a local model folder
     train_examples: int = 32
     batch_size: int = 4
     max_source: int = 384  # the pocket preset's budgets; the course recipe pads every row to their sum
@@ -67,8 +67,9 @@ class Sizes:
         return self.max_source + self.max_target
 
     def validate(self) -> None:
-        if self.model not in ("pocket", "tiny"):
-            raise ValueError(f"Sizes.model must be 'pocket' or 'tiny', got {self.model!r}")
+        if self.model not in ("pocket", "tiny") and not (Path(self.model) / "config.json").is_file():
+            raise ValueError(f"Sizes.model must be 'pocket', 'tiny' or a folder holding a saved model "
+                             f"(config.json, safetensors weights, tokenizer), got {self.model!r}")
         for key, value in asdict(self).items():
             if key != "model" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"benchmark size {key} must be a positive number, got {value!r}")
@@ -118,11 +119,15 @@ def peak_bytes() -> int:
 
 
 def matmul_peak(n: int, repeats: int) -> dict:
-    """FLOP/s of an n x n fp32 matmul on this device: the best of ``repeats`` timed runs (after a warm-up)."""
+    """FLOP/s of an n x n matmul on this device, in the precision training uses there (fp32 on a CPU, bf16/fp16 on
+    a GPU): the best of ``repeats`` timed runs (after a warm-up)."""
     import torch
 
+    from helpers import device
+
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    dtype = device.dtype(torch.device(dev))
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
     times = []
     for i in range(repeats + 1):
         if dev == "cuda":
@@ -136,7 +141,8 @@ def matmul_peak(n: int, repeats: int) -> dict:
     flops = 2 * n ** 3
     times.sort()
     return {"n": n, "repeats": repeats, "best_flops": flops / times[0],
-            "median_flops": flops / times[len(times) // 2], "threads": torch.get_num_threads()}
+            "median_flops": flops / times[len(times) // 2], "threads": torch.get_num_threads(),
+            "dtype": str(dtype).replace("torch.", "")}
 
 
 # --- the training worker (runs in a child process) ------------------------------------------------------------
@@ -147,7 +153,9 @@ def _model(sizes: Sizes):
 
     if sizes.model == "tiny":
         return models.tiny("causal", seed=0)
-    return models.load("pocket")
+    if sizes.model == "pocket":
+        return models.load("pocket")
+    return models.load_pretrained(sizes.model, "causal")
 
 
 def _train_rows(tokenizer, sizes: Sizes):
@@ -245,6 +253,8 @@ def worker(side: str, sizes: Sizes) -> dict:
 
     gc.collect()
     out["rss_before"] = rss_bytes()  # weights and data loaded, training not started
+    if torch.cuda.is_available():  # the peak is GPU memory then: compare it with GPU memory, which had no runtime
+        out["rss_runtime"], out["rss_before"] = 0, int(torch.cuda.memory_allocated())
     exact = reset_peak()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -348,7 +358,11 @@ def bench_generation(sizes: Sizes, model=None, tokenizer=None) -> dict:
     from helpers import data, generate, prompts
 
     if model is None:
+        import torch
+
         model, tokenizer = _model(sizes)
+        if torch.cuda.is_available():
+            model.to("cuda")
     rows = data.load_dialogsum("pocket", "test", limit=sizes.gen_examples)
     texts = [prompts.for_model(tokenizer, prompts.summary_prompt(r["dialogue"]), "causal") for r in rows]
     generate.batch(model, tokenizer, texts[:1], max_new_tokens=4, batch_size=1, progress=False)  # warm-up
@@ -386,7 +400,7 @@ def bench_memory(full: dict, lora: dict, sizes: Sizes) -> dict:
         est = side.get("estimate")
         out[name]["estimate"] = est
         out[name]["rss_runtime"] = side.get("rss_runtime")
-        if est and side.get("rss_runtime"):
+        if est and side.get("rss_runtime") is not None:
             # the estimate covers the model and training state, not the Python/torch runtime: compare like with like
             out["ratios"][f"measured_over_estimate_{name}"] = (side["peak_bytes"] - side["rss_runtime"]) / est["bytes"]
     if full.get("estimate") and lora.get("estimate"):
@@ -443,7 +457,7 @@ def markdown(r: dict) -> str:
              f"`python -m bench.run` (`make bench`) on {m['machine']} ({m['threads']} torch threads), "
              f"{m['date']}, sizes `{m['size']}`, {m['seconds'] / 60:.1f} min in all. "
              f"Load average (1 min) {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} after "
-             "(other jobs shared the CPU). Both sides of each comparison ran back to back, so "
+             "(a load above the core count means other jobs shared the CPU). Both sides of each comparison ran back to back, so "
              "ratios are steadier than absolute times, but a load that changes between the sides still moves them.", "",
              "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for t in r["targets"]:
@@ -457,7 +471,7 @@ def markdown(r: dict) -> str:
         tr = r["training"]
         lines += ["", "## 1. Training: `helpers.train` vs the course recipe", "",
                   f"{s['train_examples']} pocket training examples, batch {s['batch_size']}, one epoch, the "
-                  f"`{s['model']}` model, fp32. Course recipe: `transformers.Trainer`, every row padded to "
+                  f"`{s['model']}` model, precision {m.get('precision', 'no')} (no = fp32). Course recipe: `transformers.Trainer`, every row padded to "
                   f"{s['max_source'] + s['max_target']} tokens. Ours: dynamic padding, length-grouped batches.", "",
                   "| | course recipe | helpers.train | ratio |", "|---|---|---|---|"]
         c, o, q = tr["course"], tr["ours"], tr["ratios"]
@@ -476,7 +490,7 @@ def markdown(r: dict) -> str:
         cp = r["compute"]
         mm = cp["matmul"]
         lines += ["", "## 2. Compute efficiency", "",
-                  f"fp32 matmul {mm['n']}x{mm['n']}, best of {mm['repeats']}: **{mm['best_flops'] / 1e9:.1f} GFLOP/s** "
+                  f"{mm.get('dtype', 'float32')} matmul {mm['n']}x{mm['n']}, best of {mm['repeats']}: **{mm['best_flops'] / 1e9:.1f} GFLOP/s** "
                   f"(median {mm['median_flops'] / 1e9:.1f}), timed in the training process just before the loop.", "",
                   "| | GFLOP/s | share of the matmul peak |", "|---|---|---|",
                   f"| helpers.train, all tokens fed (6 x {cp['params'] / 1e6:.1f}M x tokens/s) | "
@@ -543,6 +557,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--only", default="", help="comma-separated subset of: training,compute,generation,memory,labs")
     ap.add_argument("--in-process", action="store_true", help="run the training sides in this process (faster, "
                     "but peak memory is then only approximate)")
+    ap.add_argument("--model", help="a local model folder to benchmark instead of the size's model (e.g. a GPU "
+                    "machine without the embedded wheel)")
+    ap.add_argument("--matmul-n", type=int, help="side of the square matmul that measures the peak (GPUs want 8192)")
     ap.add_argument("--train-examples", type=int)
     ap.add_argument("--gen-examples", type=int)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -556,7 +573,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     sizes = SIZES[a.size]
-    over = {k: v for k, v in {"train_examples": a.train_examples, "gen_examples": a.gen_examples}.items() if v is not None}
+    over = {k: v for k, v in {"train_examples": a.train_examples, "gen_examples": a.gen_examples,
+                              "model": a.model, "matmul_n": a.matmul_n}.items() if v is not None}
     sizes = Sizes(**{**asdict(sizes), **over})
     sizes.validate()
     known = ("training", "compute", "generation", "memory", "labs")
@@ -572,6 +590,9 @@ def main(argv: list[str] | None = None) -> dict:
                        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
             "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "load_before": list(os.getloadavg()), "isolated_processes": not a.in_process}
+    from helpers import device
+
+    meta["precision"] = device.precision()
     results: dict = {"meta": meta, "sizes": asdict(sizes)}
     sides: dict = {}
 

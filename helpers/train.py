@@ -11,7 +11,8 @@ of every optimizer step, ``save_state`` checkpoints in an explicit folder, exact
     result.model          # the trained (unwrapped) model; also saved as safetensors in cfg.output_dir
 
 Layout of ``output_dir``: the saved model and tokenizer (load with ``models.load_pretrained(output_dir, kind)``),
-``train_log.json`` (rewritten atomically after every step) and ``checkpoints/step_NNNNNN/`` (``save_state``).
+``train_log.json`` (rewritten atomically at most every ``log_every_s`` seconds, after every evaluation and
+checkpoint, and at the end) and ``checkpoints/step_NNNNNN/`` (``save_state``).
 
 Command line (one process, or many with ``accelerate launch``)::
 
@@ -70,8 +71,14 @@ class TrainConfig:
     save_model: bool = True  # save the final model (+ tokenizer) as safetensors in output_dir
     stop_after: int | None = None  # stop (checkpointed, as if interrupted) after this many steps: resume demos
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
-    pad_to_multiple_of: int = 1  # 8 helps tensor cores on GPUs
+    # pad each batch's length up to a multiple of this; None = 64 on a GPU, 1 (no extra padding) on a CPU. On a GPU
+    # every new batch shape makes cuDNN attention build a new plan: measured on an H100 (SmolLM2-135M architecture,
+    # batch 4, 64 steps), exact lengths ran at 4,617 useful tokens/s and multiples of 64 at 9,040.
+    pad_to_multiple_of: int | None = None
     cpu: bool = False  # force the CPU even where a GPU is present
+    # rewrite train_log.json at most this often (it is also written after every evaluation, checkpoint and at the
+    # end): each write is fsync'ed and the file grows with every step; 0 writes it after every step.
+    log_every_s: float = 10.0
 
     def validate(self) -> None:
         for key in ("epochs", "batch_size", "grad_accum", "learning_rate"):
@@ -93,6 +100,14 @@ class TrainConfig:
         if self.mixed_precision not in (None, "no", "fp16", "bf16"):
             raise ValueError(f"TrainConfig.mixed_precision must be None, 'no', 'fp16' or 'bf16', "
                              f"got {self.mixed_precision!r}")
+        if isinstance(self.log_every_s, bool) or not isinstance(self.log_every_s, (int, float)) or self.log_every_s < 0:
+            raise ValueError(f"TrainConfig.log_every_s must be a number >= 0 (0 = after every step), "
+                             f"got {self.log_every_s!r}")
+        if self.pad_to_multiple_of is not None and (not isinstance(self.pad_to_multiple_of, int)
+                                                    or isinstance(self.pad_to_multiple_of, bool)
+                                                    or self.pad_to_multiple_of < 1):
+            raise ValueError(f"TrainConfig.pad_to_multiple_of must be a positive integer or None (64 on a GPU, "
+                             f"1 on a CPU), got {self.pad_to_multiple_of!r}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"TrainConfig.keep_checkpoints must be >= 1, got {self.keep_checkpoints!r}")
 
@@ -324,12 +339,13 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
         model.gradient_checkpointing_enable()
         if hasattr(model.config, "use_cache"):
             model.config.use_cache = False
+    multiple = cfg.pad_to_multiple_of or (64 if accelerator.device.type == "cuda" else 1)
     model.train()
     optimizer = _optimizer(model, cfg.learning_rate, cfg.weight_decay)
     train_dl = loader(train_rows, tokenizer, cfg.batch_size, cfg.seed, cfg.group_by_length,
-                      multiple_of=cfg.pad_to_multiple_of)
+                      multiple_of=multiple)
     eval_dl = loader(eval_rows, tokenizer, cfg.eval_batch_size or cfg.batch_size, shuffle=False,
-                     multiple_of=cfg.pad_to_multiple_of) if eval_rows else None
+                     multiple_of=multiple) if eval_rows else None
 
     # steps per epoch as each process sees them (the batches are shared among the processes)
     batches_per_epoch = math.ceil(len(train_dl) / accelerator.num_processes)
@@ -368,7 +384,12 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
         return {"step": step, "epoch": epoch, "batches_done": batches_done, "total_steps": total_steps,
                 "log": log, "eval_log": eval_log, "config": _config_dict(cfg)}
 
-    def write_log() -> None:
+    last_write = [time.perf_counter()]
+
+    def write_log(force: bool = True) -> None:
+        if not force and time.perf_counter() - last_write[0] < cfg.log_every_s:
+            return
+        last_write[0] = time.perf_counter()
         if accelerator.is_main_process:
             write_atomic(out_dir / LOG_FILE, json.dumps({"config": _config_dict(cfg), "total_steps": total_steps,
                                                          "log": log, "eval_log": eval_log}, indent=1))
@@ -445,7 +466,8 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
             acc.zero_()
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{entry['tokens'] / max(seconds, 1e-9):.0f}")
-            if cfg.eval_every and step % cfg.eval_every == 0:
+            evaluated = bool(cfg.eval_every and step % cfg.eval_every == 0)
+            if evaluated:
                 run_eval()
             last = step >= total_steps
             stopped_early = cfg.stop_after is not None and step >= cfg.stop_after and not last
@@ -455,7 +477,8 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
                 if epoch_done:
                     state["epoch"] = epoch + 1
                 last_ckpt = _save_checkpoint(accelerator, out_dir, state, cfg.keep_checkpoints)
-            write_log()
+                evaluated = True  # a checkpoint always has its log beside it
+            write_log(force=evaluated)  # the end of the run writes it anyway
             if last or stopped_early:
                 break
         else:

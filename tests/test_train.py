@@ -157,3 +157,23 @@ def test_two_process_ddp_on_cpu_trains(tmp_path):
     assert log[-1]["loss"] < log[0]["loss"]
     assert log[0]["tokens"] > 0
     assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("every, writes", [(1e9, 1), (0, 4 + 1)])
+def test_the_step_log_is_written_at_most_every_log_every_s(tmp_path, tokenizer, tiny_data, monkeypatch, every, writes):
+    """Writing train_log.json (fsync'ed) after every step halved GPU throughput: it is throttled by time, and the
+    final file still holds every step."""
+    calls = []
+    real = train.write_atomic
+    monkeypatch.setattr(train, "write_atomic", lambda p, text: (calls.append(Path(p).name), real(p, text))[1])
+    model, tok = models.tiny("causal", tokenizer, seed=0)
+    res = train.run(model, tok, tiny_data[0], None, _cfg(tmp_path / "ft", epochs=1, grad_accum=1, log_every_s=every,
+                                                         save_model=False))
+    assert res.steps == 4
+    assert calls.count(train.LOG_FILE) == writes
+    assert [e["step"] for e in train.load_log(tmp_path / "ft")["log"]] == [1, 2, 3, 4]
+
+
+def test_log_every_s_must_be_a_number_at_least_zero(tmp_path):
+    with pytest.raises(ValueError, match="log_every_s"):
+        _cfg(tmp_path, log_every_s=-1).validate()
