@@ -96,10 +96,10 @@ def table(names: list[str] | None = None) -> str:
 # Every lab has one entry; presets missing from an entry fall back to "pocket" (course/modern) or fail loudly.
 LAB_KNOBS: dict[str, dict[str, dict]] = {
     "01": {"pocket": {"n_eval": 50, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
-                      "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25,
+                      "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25, "batch_tokens": 8000,
                       "n_decoding": 3, "temperatures": [0.7, 1.3]},
            "smoke": {"n_eval": 6, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
-                     "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "n_decoding": 2,
+                     "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "batch_tokens": 8000, "n_decoding": 2,
                      "temperatures": [0.7, 1.3]}},
     "02": {"pocket": {"timing_batches": 2, "n_show": 3},
            "smoke": {"timing_batches": 1, "n_show": 2}},

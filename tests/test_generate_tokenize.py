@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -87,3 +89,45 @@ def test_seq2seq_batch_with_a_row_whose_labels_match_its_input_length(tokenizer)
     batch = Collator(tokenizer.pad_token_id)([same, other])
     assert batch["input_ids"].shape == (2, 6) and batch["labels"].shape == (2, 3)
     assert batch["labels"].tolist() == [[8, 9, 2], [11, 2, IGNORE]]
+
+
+def test_a_token_budget_puts_fewer_long_prompts_in_a_batch(tokenizer, monkeypatch):
+    model, tok = models.tiny("causal", tokenizer, seed=1)
+    ps = ["word " * 40, "word " * 38, "short one", "tiny", "a b c d"]
+    alone = [generate.batch(model, tok, [p], max_new_tokens=5, progress=False)[0] for p in ps]
+    sizes = []
+    real = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kw: (sizes.append(kw["input_ids"].shape), real(**kw))[1])
+    out = generate.batch(model, tok, ps, max_new_tokens=5, batch_size=4, max_batch_tokens=50, progress=False)
+    assert out == alone  # same answers, in the input order
+    assert all(rows * length <= 50 or rows == 1 for rows, length in sizes)
+    assert sizes[0][0] == 1 and max(r for r, _ in sizes) > 1  # the long prompts alone, the short ones together
+    with pytest.raises(ValueError, match="max_batch_tokens"):
+        generate.batch(model, tok, ps, max_batch_tokens=0)
+
+
+def test_soft_prompt_models_generate_what_a_step_by_step_greedy_loop_gives(embedded):
+    """peft prompt tuning generated garbage with the KV cache on the embedded model; generate.batch must match plain
+    greedy decoding (one full forward pass per new token)."""
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+
+    model, tok = embedded
+    pt = get_peft_model(copy.deepcopy(model), PromptTuningConfig(
+        task_type=TaskType.CAUSAL_LM, num_virtual_tokens=8, prompt_tuning_init=PromptTuningInit.TEXT,
+        prompt_tuning_init_text="Summarize the conversation.", tokenizer_name_or_path=str(models.embedded_folder())))
+    pt.eval()
+    assert generate.is_prompt_learning(pt) and not generate.is_prompt_learning(model)
+    ps = [prompts.for_model(tok, prompts.summary_prompt(d), "causal") for d in
+          ("#Person1#: Is the train late?\n#Person2#: Yes, ten minutes.",
+           "#Person1#: Can I pay by card?\n#Person2#: Only cash today, sorry.\n#Person1#: Fine, here you are.")]
+    got = generate.batch(pt, tok, ps, max_new_tokens=8, batch_size=2, progress=False)  # left-padded together
+    for p, answer in zip(ps, got):
+        ids = tok(p, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        n = ids.shape[1]
+        with torch.no_grad():
+            for _ in range(8):
+                nxt = pt(input_ids=ids).logits[0, -1].argmax().view(1, 1)
+                if nxt.item() == tok.eos_token_id:
+                    break
+                ids = torch.cat([ids, nxt], dim=1)
+        assert answer == tok.decode(ids[0, n:], skip_special_tokens=True).strip()
