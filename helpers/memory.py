@@ -137,8 +137,34 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_high_water_mark() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process to its current RSS; False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _high_water_mark() -> int | None:
+    """The kernel's peak RSS of this process (VmHWM, Linux), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 class PeakRSS:
-    """Peak resident memory while the block runs, sampled by a thread (CPU); on CUDA, ``max_memory_allocated``."""
+    """Peak resident memory while the block runs; on CUDA, ``max_memory_allocated``.
+
+    On Linux the kernel's own high-water mark is reset at the start and read at the end, so even a brief peak is
+    seen; elsewhere a thread samples the RSS every ``interval`` seconds and can miss one (a unit test did).
+    """
 
     def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
         self.device = torch.device(device)
@@ -155,6 +181,7 @@ class PeakRSS:
             self.start = torch.cuda.memory_allocated(self.device)
             return self
         self.start = self.peak = rss_bytes()
+        self._exact = _reset_high_water_mark()
         self._stop = threading.Event()
 
         def sample():
@@ -173,7 +200,8 @@ class PeakRSS:
         else:
             self._stop.set()
             self._thread.join()
-            self.peak = max(self.peak, rss_bytes())
+            hwm = _high_water_mark() if self._exact else None
+            self.peak = max(self.peak, rss_bytes(), hwm or 0)
         return False
 
     @property
