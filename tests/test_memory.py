@@ -1,10 +1,18 @@
 """The memory estimate's arithmetic, and the measurement against it on a tiny model."""
 
-import pytest
-import torch
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
-from helpers import memory, models
-from helpers.tokenize import Collator, build
+import pytest
+
+from helpers import memory
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_sixteen_bytes_a_parameter_in_either_precision():
@@ -35,25 +43,49 @@ def test_bad_inputs_are_clear_errors(bad):
         memory.estimate(**bad)
 
 
-def test_measured_step_is_near_the_estimate(tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def _in_a_fresh_process(code: str) -> dict:
+    """Run ``code`` in a new Python process and return the JSON it prints last.
 
-    tok = tokenizer  # a 12.6M-parameter model: big enough for RSS (page- and allocator-granular) to see the step
-    model = LlamaForCausalLM(LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                                         num_attention_heads=4, vocab_size=len(tok), tie_word_embeddings=True))
-    rows = [build(tok, "Summarize: " + "word " * 40, "A short summary.", "causal", 64, 16) for _ in range(2)]
-    batch = Collator(tok.pad_token_id)(rows)
-    est = memory.for_model(model, *batch["input_ids"].shape)
-    got = memory.measure_step(model, batch)
-    assert got["params"] == sum(p.numel() * 4 for p in model.parameters())
-    assert torch.isfinite(torch.tensor(got["loss"]))
-    assert 0.5 < got["after_step_added"] / (est.gradients + est.optimizer) < 2
+    Resident memory is a property of the whole process: memory that earlier tests freed may be kept by the allocator
+    and reused, so a rise would not show. A fresh process measures the block alone.
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_measured_step_is_near_the_estimate(tokenizer):  # the fixture skips the test without the embedded model
+    got = _in_a_fresh_process("""
+        import json, torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+        from helpers import memory, models
+        from helpers.tokenize import Collator, build
+        tok = models.embedded_tokenizer()  # a 12.6M-parameter model: big enough for RSS to see the step
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                                             num_attention_heads=4, vocab_size=len(tok), tie_word_embeddings=True))
+        rows = [build(tok, "Summarize: " + "word " * 40, "A short summary.", "causal", 64, 16) for _ in range(2)]
+        batch = Collator(tok.pad_token_id)(rows)
+        est = memory.for_model(model, *batch["input_ids"].shape)
+        got = memory.measure_step(model, batch)
+        got["expected_params"] = sum(p.numel() * 4 for p in model.parameters())
+        got["grads_and_adam"] = est.gradients + est.optimizer
+        print(json.dumps(got))
+    """)
+    assert got["params"] == got["expected_params"]
+    assert math.isfinite(got["loss"])
+    assert 0.5 < got["after_step_added"] / got["grads_and_adam"] < 2
     assert got["step_peak_added"] >= got["after_step_added"] * 0.5
 
 
 def test_peak_rss_sees_a_large_allocation():
-    with memory.PeakRSS() as peak:
-        x = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB
-        x += 1
-        del x
-    assert peak.added > 40 * 1024 * 1024
+    got = _in_a_fresh_process("""
+        import json, torch
+        from helpers import memory
+        with memory.PeakRSS() as peak:
+            x = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB
+            x += 1
+            del x
+        print(json.dumps({"added": peak.added}))
+    """)
+    assert got["added"] > 40 * 1024 * 1024
