@@ -85,37 +85,16 @@ SIZES = {
 # --- measuring ------------------------------------------------------------------------------------------------
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process now."""
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where the platform cannot."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def peak_bytes() -> int:
-    """Peak resident set size (VmHWM on Linux, ru_maxrss elsewhere); on CUDA, max_memory_allocated."""
+    """Peak memory of this process: ``max_memory_allocated`` on CUDA, else the kernel's peak RSS (VmHWM on Linux,
+    ``ru_maxrss`` elsewhere)."""
     import torch
+
+    from helpers import memory, train
 
     if torch.cuda.is_available():
         return int(torch.cuda.max_memory_allocated())
-    try:
-        m = re.search(r"VmHWM:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
-        if m:
-            return int(m.group(1)) * 1024
-    except OSError:
-        pass
-    from helpers.train import peak_memory_bytes
-
-    return peak_memory_bytes()
+    return memory.high_water_mark() or train.peak_memory_bytes()
 
 
 def matmul_peak(n: int, repeats: int) -> dict:
@@ -227,11 +206,11 @@ def worker(side: str, sizes: Sizes) -> dict:
     """One training side: 'course' (Trainer, fixed padding), 'ours' (helpers.train), 'lora' (helpers.train + peft)."""
     import torch
 
-    from helpers import models
+    from helpers import memory, models
 
     if side not in ("course", "ours", "lora"):
         raise ValueError(f"side must be 'course', 'ours' or 'lora', got {side!r}")
-    rss_runtime = rss_bytes()  # Python, torch and transformers imported; no model yet
+    rss_runtime = memory.rss_bytes()  # Python, torch and transformers imported; no model yet
     model, tokenizer = _model(sizes)
     if torch.cuda.is_available():
         model.to("cuda")
@@ -252,10 +231,10 @@ def worker(side: str, sizes: Sizes) -> dict:
     import gc
 
     gc.collect()
-    out["rss_before"] = rss_bytes()  # weights and data loaded, training not started
+    out["rss_before"] = memory.rss_bytes()  # weights and data loaded, training not started
     if torch.cuda.is_available():  # the peak is GPU memory then: compare it with GPU memory, which had no runtime
         out["rss_runtime"], out["rss_before"] = 0, int(torch.cuda.memory_allocated())
-    exact = reset_peak()
+    exact = memory.reset_high_water_mark()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:

@@ -137,7 +137,7 @@ def rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _reset_high_water_mark() -> bool:
+def reset_high_water_mark() -> bool:
     """Reset the kernel's peak-RSS counter (VmHWM) of this process to its current RSS; False where it cannot."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -147,7 +147,7 @@ def _reset_high_water_mark() -> bool:
         return False
 
 
-def _high_water_mark() -> int | None:
+def high_water_mark() -> int | None:
     """The kernel's peak RSS of this process (VmHWM, Linux), or None."""
     try:
         with open("/proc/self/status") as f:
@@ -181,7 +181,7 @@ class PeakRSS:
             self.start = torch.cuda.memory_allocated(self.device)
             return self
         self.start = self.peak = rss_bytes()
-        self._exact = _reset_high_water_mark()
+        self._exact = reset_high_water_mark()
         self._stop = threading.Event()
 
         def sample():
@@ -200,7 +200,7 @@ class PeakRSS:
         else:
             self._stop.set()
             self._thread.join()
-            hwm = _high_water_mark() if self._exact else None
+            hwm = high_water_mark() if self._exact else None
             self.peak = max(self.peak, rss_bytes(), hwm or 0)
         return False
 

@@ -472,13 +472,14 @@ def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
             last = step >= total_steps
             stopped_early = cfg.stop_after is not None and step >= cfg.stop_after and not last
             epoch_done = done >= len(train_dl)
-            if (cfg.save_every and step % cfg.save_every == 0) or stopped_early:
+            checkpointed = bool(cfg.save_every and step % cfg.save_every == 0) or stopped_early
+            if checkpointed:
                 state = snapshot(0 if epoch_done else done)
                 if epoch_done:
                     state["epoch"] = epoch + 1
                 last_ckpt = _save_checkpoint(accelerator, out_dir, state, cfg.keep_checkpoints)
-                evaluated = True  # a checkpoint always has its log beside it
-            write_log(force=evaluated)  # the end of the run writes it anyway
+            # after an evaluation or a checkpoint the log is written at once; the end of the run writes it anyway
+            write_log(force=evaluated or checkpointed)
             if last or stopped_early:
                 break
         else:
