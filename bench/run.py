@@ -148,7 +148,7 @@ def _pad_fixed(ds, pad_id: int, length: int):
     """The course recipe's rows: every row padded (on the right) to ``length``; padding masked in the labels."""
     from datasets import Dataset
 
-    from helpers.tokenize import IGNORE
+    from helpers.tokenizing import IGNORE
 
     out = []
     for r in ds:

@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from .record import write_atomic
-from .tokenize import IGNORE, Collator
+from .tokenizing import IGNORE, Collator
 
 LOG_FILE = "train_log.json"
 STATE_FILE = "trainer_state.json"
@@ -190,12 +190,12 @@ def _columns(ds) -> list[dict]:
     if hasattr(ds, "column_names"):
         missing = [c for c in need if c not in ds.column_names]
         if missing:
-            raise ValueError(f"the dataset lacks column(s) {missing}; build it with helpers.tokenize.build_dataset")
+            raise ValueError(f"the dataset lacks column(s) {missing}; build it with helpers.tokenizing.build_dataset")
         cols = {c: ds[c] for c in need}
         return [{c: cols[c][i] for c in need} for i in range(len(ds))]
     rows = list(ds)
     if rows and any(c not in rows[0] for c in need):
-        raise ValueError(f"rows need {need}; build them with helpers.tokenize.build / build_dataset")
+        raise ValueError(f"rows need {need}; build them with helpers.tokenizing.build / build_dataset")
     return rows
 
 
@@ -532,7 +532,7 @@ def load_log(output_dir: str | Path) -> dict:
 def summary_dataset(tokenizer, kind: str, rows, max_source: int, max_target: int):
     """Tokenized summarization pairs: the chat-wrapped prompt (decoder-only) or the plain prompt (seq2seq)."""
     from . import prompts
-    from .tokenize import build_dataset
+    from .tokenizing import build_dataset
 
     to_prompt = lambda r: prompts.for_model(tokenizer, prompts.summary_prompt(r["dialogue"]), kind)  # noqa: E731
     return build_dataset(rows, tokenizer, kind, to_prompt, max_source, max_target)[0]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import generate, models, prompts
-from helpers.tokenize import IGNORE, Collator, Truncation, build, padding_cost
+from helpers.tokenizing import IGNORE, Collator, Truncation, build, padding_cost
 
 
 def test_decoder_only_mask_covers_exactly_the_completion_and_keeps_eos(tokenizer):

@@ -60,7 +60,7 @@ def test_measured_step_is_near_the_estimate(tokenizer):  # the fixture skips the
         import json, torch
         from transformers import LlamaConfig, LlamaForCausalLM
         from helpers import memory, models
-        from helpers.tokenize import Collator, build
+        from helpers.tokenizing import Collator, build
         tok = models.embedded_tokenizer()  # a 12.6M-parameter model: big enough for RSS to see the step
         model = LlamaForCausalLM(LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                                              num_attention_heads=4, vocab_size=len(tok), tie_word_embeddings=True))

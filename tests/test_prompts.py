@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import prompts
-from helpers.tokenize import IGNORE, Collator, Truncation, build, build_dataset, mask_string, mask_view, padding_cost
+from helpers.tokenizing import IGNORE, Collator, Truncation, build, build_dataset, mask_string, mask_view, padding_cost
 
 ROWS = [{"id": f"r{i}", "dialogue": f"#Person1#: hello {i}\n#Person2#: bye {i}", "summary": f"They talk {i}.",
          "topic": f"topic {i}"} for i in range(6)]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import config, data, record, runner
-from helpers.tokenize import IGNORE, Truncation, build
+from helpers.tokenizing import IGNORE, Truncation, build
 
 
 def test_killed_write_leaves_the_previous_file_intact(tmp_path):

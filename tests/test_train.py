@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import data, models, train
-from helpers.tokenize import IGNORE, Collator
+from helpers.tokenizing import IGNORE, Collator
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from helpers import models, train
-from helpers.tokenize import build
+from helpers.tokenizing import build
 
 
 def test_a_batch_that_does_not_fit_names_the_knobs(tokenizer, tmp_path, monkeypatch):
