@@ -234,9 +234,7 @@ def worker(side: str, sizes: Sizes) -> dict:
     out["rss_before"] = memory.rss_bytes()  # weights and data loaded, training not started
     if torch.cuda.is_available():  # the peak is GPU memory then: compare it with GPU memory, which had no runtime
         out["rss_runtime"], out["rss_before"] = 0, int(torch.cuda.memory_allocated())
-    exact = memory.reset_high_water_mark()
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
+    exact = memory.reset_peak("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         if side == "course":
             out.update(_train_course(model, tokenizer, ds, sizes, Path(tmp)))
@@ -248,18 +246,16 @@ def worker(side: str, sizes: Sizes) -> dict:
     return out
 
 
-def estimate_bytes(model, batch: int, seq: int, lora: bool, sizes: Sizes) -> dict | None:
-    """``helpers.memory``'s estimate for a batch of ``batch`` x ``seq`` tokens (None if the module is absent).
+def estimate_bytes(model, batch: int, seq: int, lora: bool, sizes: Sizes) -> dict:
+    """``helpers.memory``'s estimate for a batch of ``batch`` x ``seq`` tokens.
 
     helpers.memory estimates full fine-tuning; for LoRA the same parts are composed: every weight, gradients and
     AdamW states for the adapter's parameters only, and the same activations.
     """
-    try:
-        from helpers import device, memory
-    except ImportError:
-        return None
+    from helpers import device, memory
+
     precision = device.precision()
-    full = memory.for_model(model, batch, seq, precision)
+    full = memory.estimate_for(model, batch, seq, precision)
     if not lora:
         return {"bytes": full.total, "parts": dict(full.rows()), "batch": batch, "seq": seq}
     trainable = lora_params(model, sizes)

@@ -7,15 +7,24 @@ factor well under 2, which is what a learner needs to see why a 7B model does no
 
 from __future__ import annotations
 
+import ctypes
 import gc
-import os
-import time
+import sys
+import threading
 from dataclasses import dataclass
 
+import psutil  # installed with accelerate
 import torch
 
+from .models import n_params
+
+try:
+    import resource  # the process's peak RSS where /proc is absent (macOS)
+except ImportError:  # Windows has no resource module: peak_bytes reads psutil's peak working set there
+    resource = None
+
 GIB = 1024 ** 3
-BYTES = {"fp32": 4, "no": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}
+BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 # Common accelerator memory sizes (GiB) the extrapolation is compared against.
 GPUS = {"T4 16 GB": 16, "A10G 24 GB": 24, "L4 24 GB": 24, "A100 40 GB": 40, "A100/H100 80 GB": 80}
 
@@ -53,6 +62,7 @@ class Estimate:
 
 
 def _check_precision(precision: str) -> str:
+    """The precision's key in BYTES ('no', accelerate's name for none, is fp32); anything else is refused."""
     if precision not in ("no", "fp32", "bf16", "fp16"):
         raise ValueError(f"precision must be 'no'/'fp32' (float32), 'bf16' or 'fp16', got {precision!r}")
     return "fp32" if precision == "no" else precision
@@ -77,7 +87,7 @@ def activation_bytes(batch: int, seq: int, hidden: int, layers: int, heads: int,
     return layers * per_layer + logits
 
 
-def estimate(params: int, precision: str = "fp32", activations: float = 0.0, optimizer: str = "adamw") -> Estimate:
+def estimate(params: int, precision: str = "fp32", activations: float = 0.0) -> Estimate:
     """Bytes for full fine-tuning of ``params`` parameters; ``precision`` 'fp32'/'no', 'bf16' or 'fp16' (mixed).
 
     The ZeRO paper's accounting: fp32 training keeps weights and gradients in fp32 (4 + 4 bytes a parameter);
@@ -88,15 +98,12 @@ def estimate(params: int, precision: str = "fp32", activations: float = 0.0, opt
     if params <= 0:
         raise ValueError(f"params must be positive, got {params}")
     precision = _check_precision(precision)
-    if optimizer not in ("adamw", "sgd"):
-        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optimizer!r}")
     b = BYTES[precision]
     master = params * 4.0 if precision != "fp32" else 0.0
-    opt = params * 8.0 if optimizer == "adamw" else 0.0
-    return Estimate(params, precision, params * b, master, params * b, opt, float(activations))
+    return Estimate(params, precision, params * b, master, params * b, params * 8.0, float(activations))
 
 
-def for_model(model, batch: int, seq: int, precision: str = "fp32", gradient_checkpointing: bool = False) -> Estimate:
+def estimate_for(model, batch: int, seq: int, precision: str = "fp32", gradient_checkpointing: bool = False) -> Estimate:
     """The estimate for a transformers model's config and a batch of ``batch`` x ``seq`` tokens."""
     c = model.config
     hidden = getattr(c, "hidden_size", None) or getattr(c, "d_model")
@@ -105,9 +112,8 @@ def for_model(model, batch: int, seq: int, precision: str = "fp32", gradient_che
         layers += getattr(c, "num_decoder_layers", layers)
     heads = getattr(c, "num_attention_heads", None) or getattr(c, "num_heads")
     inter = getattr(c, "intermediate_size", None) or getattr(c, "d_ff", None)
-    params = sum(p.numel() for p in model.parameters())
     act = activation_bytes(batch, seq, hidden, layers, heads, c.vocab_size, inter, precision, gradient_checkpointing)
-    return estimate(params, precision, act)
+    return estimate(n_params(model), precision, act)
 
 
 def extrapolate(sizes: dict[str, float] | None = None, precision: str = "bf16") -> list[dict]:
@@ -126,25 +132,26 @@ def extrapolate(sizes: dict[str, float] | None = None, precision: str = "bf16") 
 # --- measurement ----------------------------------------------------------------------------------------------
 
 
+def _malloc_trim():
+    """glibc's ``malloc_trim``, which hands freed heap memory back to the OS; None where there is none (macOS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
 def rss_bytes() -> int:
     """Current resident set size of this process."""
-    try:
-        import psutil
-
-        return int(psutil.Process(os.getpid()).memory_info().rss)
-    except ImportError:  # pragma: no cover - psutil ships with the requirements
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return int(psutil.Process().memory_info().rss)
 
 
-def reset_high_water_mark() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process to its current RSS; False where it cannot."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+def in_use(device: torch.device | str = "cpu") -> int:
+    """Bytes in use now: memory allocated by tensors on a CUDA device, else the process's resident set size."""
+    device = torch.device(device)
+    return int(torch.cuda.memory_allocated(device)) if device.type == "cuda" else rss_bytes()
 
 
 def high_water_mark() -> int | None:
@@ -159,49 +166,79 @@ def high_water_mark() -> int | None:
     return None
 
 
-class PeakRSS:
-    """Peak resident memory while the block runs; on CUDA, ``max_memory_allocated``.
+def reset_peak(device: torch.device | str = "cpu") -> bool:
+    """Start a new peak: CUDA's peak counter on a GPU, else the kernel's peak RSS (Linux), reset to what is in use.
 
-    On Linux the kernel's own high-water mark is reset at the start and read at the end, so even a brief peak is
-    seen; elsewhere a thread samples the RSS every ``interval`` seconds and can miss one (a unit test did).
+    Returns False where the peak cannot be reset (a CPU without /proc): ``peak_bytes`` then still reports the
+    peak of the whole process so far.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_bytes(device: torch.device | str | None = None) -> int:
+    """Peak memory since the last ``reset_peak`` (or since the process started): ``max_memory_allocated`` on CUDA,
+    else the process's peak resident set size (the kernel's high-water mark)."""
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    hwm = high_water_mark()
+    if hwm is not None:
+        return hwm
+    if resource is not None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on the BSDs
+    return int(getattr(psutil.Process().memory_info(), "peak_wset", rss_bytes()))
+
+
+class PeakMemory:
+    """Peak memory while the block runs (``.peak``; ``.added`` above the start), in bytes.
+
+    On CUDA, ``max_memory_allocated``. On a Linux CPU the kernel's own peak RSS is reset at the start and read at the
+    end, so even a brief peak is seen; elsewhere a thread samples the RSS every ``interval`` seconds and can miss one.
+    Freed heap memory is handed back to the OS first (glibc), so reusing it cannot hide a rise.
     """
 
     def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
         self.device = torch.device(device)
         self.interval = interval
         self.start = self.peak = 0
+        self._exact = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self):
-        import threading
-
         gc.collect()
+        if _TRIM is not None:
+            _TRIM(0)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start = torch.cuda.memory_allocated(self.device)
-            return self
-        self.start = self.peak = rss_bytes()
-        self._exact = reset_high_water_mark()
-        self._stop = threading.Event()
-
-        def sample():
-            while not self._stop.is_set():
-                self.peak = max(self.peak, rss_bytes())
-                time.sleep(self.interval)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
+        self._exact = reset_peak(self.device)
+        self.start = self.peak = in_use(self.device)
+        if not self._exact:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
         return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss_bytes())
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-        else:
+        if self._thread is not None:
             self._stop.set()
             self._thread.join()
-            hwm = high_water_mark() if self._exact else None
-            self.peak = max(self.peak, rss_bytes(), hwm or 0)
+        self.peak = max(self.peak, in_use(self.device), peak_bytes(self.device) if self._exact else 0)
         return False
 
     @property
@@ -224,12 +261,12 @@ def measure_step(model, batch: dict, device: torch.device | str = "cpu", precisi
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    with PeakRSS(device) as peak:
+    with PeakMemory(device) as peak:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             loss = model(**batch).loss
         loss.backward()
         opt.step()
-        after = (torch.cuda.memory_allocated(device) if device.type == "cuda" else rss_bytes()) - peak.start
+        after = in_use(device) - peak.start
     opt.zero_grad(set_to_none=True)
     del opt
     gc.collect()

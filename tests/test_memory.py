@@ -9,8 +9,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
+from accelerate.commands.estimate import estimate_training_usage
+from accelerate.utils import calculate_maximum_sizes
+from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-from helpers import memory
+from helpers import memory, models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,10 +41,34 @@ def test_activations_grow_with_tokens_and_shrink_with_checkpointing():
     assert memory.activation_bytes(1, 128, 576, 30, 9, 49152, 1536, gradient_checkpointing=True) < a
 
 
-@pytest.mark.parametrize("bad", [dict(params=0), dict(params=10, precision="fp8"), dict(params=10, optimizer="lion")])
-def test_bad_inputs_are_clear_errors(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad,needle", [(dict(params=0), "params"), (dict(params=10, precision="fp8"), "precision"),
+                                        (dict(params=10, precision="int8"), "precision")])
+def test_bad_inputs_are_clear_errors(bad, needle):
+    with pytest.raises(ValueError, match=needle):
         memory.estimate(**bad)
+
+
+# SmolLM2-135M's and FLAN-T5-base's shapes, built on the meta device: no weights, no download
+SHAPES = [(LlamaForCausalLM, LlamaConfig(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                         num_attention_heads=9, num_key_value_heads=3, vocab_size=49152,
+                                         tie_word_embeddings=True)),
+          (T5ForConditionalGeneration, T5Config(d_model=768, d_ff=2048, d_kv=64, num_layers=12, num_heads=12,
+                                                vocab_size=32128, feed_forward_proj="gated-gelu",
+                                                tie_word_embeddings=False))]
+
+
+@pytest.mark.parametrize("cls,cfg", SHAPES, ids=["smollm2-135m", "flan-t5-base"])
+def test_weight_and_training_bytes_match_accelerate_estimate_memory(cls, cfg):
+    """The figures of `accelerate estimate-memory` (its Python API, on a model built from config)."""
+    with torch.device("meta"):
+        model = cls(cfg)
+    total, _ = calculate_maximum_sizes(model)  # accelerate's "Total Size" in float32, buffers included
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    ours = memory.estimate_for(model, batch=1, seq=1, precision="fp32")
+    assert ours.weights == total - buffers == 4 * models.n_params(model)
+    usage = estimate_training_usage(total - buffers, "float32")  # its "Training using Adam" is the largest part
+    assert ours.static == max(usage.values()) == usage["model"] + usage["gradients"] + usage["optimizer"]
+    # (under mixed precision accelerate reports only its largest part, the AdamW states: not comparable to a sum)
 
 
 def _in_a_fresh_process(code: str) -> dict:
@@ -66,9 +94,9 @@ def test_measured_step_is_near_the_estimate(tokenizer):  # the fixture skips the
                                              num_attention_heads=4, vocab_size=len(tok), tie_word_embeddings=True))
         rows = [build(tok, "Summarize: " + "word " * 40, "A short summary.", "causal", 64, 16) for _ in range(2)]
         batch = Collator(tok.pad_token_id)(rows)
-        est = memory.for_model(model, *batch["input_ids"].shape)
+        est = memory.estimate_for(model, *batch["input_ids"].shape)
         got = memory.measure_step(model, batch)
-        got["expected_params"] = sum(p.numel() * 4 for p in model.parameters())
+        got["expected_params"] = models.n_params(model) * 4
         got["grads_and_adam"] = est.gradients + est.optimizer
         print(json.dumps(got))
     """)
@@ -78,14 +106,31 @@ def test_measured_step_is_near_the_estimate(tokenizer):  # the fixture skips the
     assert got["step_peak_added"] >= got["after_step_added"] * 0.5
 
 
-def test_peak_rss_sees_a_large_allocation():
+def test_peak_memory_sees_a_large_allocation_that_is_freed_again():
     got = _in_a_fresh_process("""
         import json, torch
         from helpers import memory
-        with memory.PeakRSS() as peak:
+        with memory.PeakMemory() as peak:
             x = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB
             x += 1
             del x
-        print(json.dumps({"added": peak.added}))
+        print(json.dumps({"added": peak.added, "after": memory.in_use() - peak.start}))
     """)
     assert got["added"] > 40 * 1024 * 1024
+    assert got["after"] < got["added"] - 40 * 1024 * 1024  # the peak outlives the tensor
+
+
+def test_peak_bytes_starts_again_after_a_reset():
+    got = _in_a_fresh_process("""
+        import json, torch
+        from helpers import memory
+        x = torch.ones(128 * 1024 * 1024 // 4)  # 128 MiB, then freed
+        x += 1
+        del x
+        before = memory.peak_bytes()
+        exact = memory.reset_peak()
+        print(json.dumps({"before": before, "after_reset": memory.peak_bytes(), "exact": exact}))
+    """)
+    assert got["before"] > 0
+    if got["exact"]:  # Linux: the kernel's high-water mark restarts from what is in use now
+        assert got["after_reset"] < got["before"] - 64 * 1024 * 1024
