@@ -125,6 +125,7 @@ def tiny(kind: str = "causal", tokenizer=None, seed: int = 0):
 
 
 def n_params(model, trainable_only: bool = False) -> int:
+    """Parameters of ``model`` (shared ones once); ``trainable_only`` counts those that require gradients."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+# No test reaches the Hugging Face Hub, whether or not this machine has network: the tests of the Hub paths replace
+# the loaders. huggingface_hub reads these once, when it is first imported (by a test module, after this file).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
 REPO = Path(__file__).resolve().parent.parent
 LABS = REPO / "labs"
 
