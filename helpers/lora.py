@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from .models import n_params
+
 DEFAULT_TARGETS = ("q_proj", "v_proj")  # the attention projections LoRA's paper adapts (Llama names)
 
 
@@ -102,8 +104,7 @@ def merge(model: nn.Module) -> nn.Module:
 
 def count(model: nn.Module) -> dict:
     """Trainable and total parameters, and the trainable share."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total, trainable = n_params(model), n_params(model, trainable_only=True)
     return {"trainable": trainable, "total": total, "share": trainable / total if total else 0.0}
 
 

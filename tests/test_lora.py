@@ -1,5 +1,9 @@
+import copy
+
 import pytest
 import torch
+from peft import LoraConfig, get_peft_model
+from peft.tuners.lora import Linear as PeftLoraLinear
 from torch import nn
 
 from helpers import lora, models
@@ -86,3 +90,39 @@ def test_attention_targets_for_both_kinds():
     assert lora.attention_targets(models.tiny("seq2seq")[0]) == ("q", "v")
     with pytest.raises(ValueError, match="linear layers"):
         lora.attention_targets(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_same_outputs_as_peft_lora_linear_with_the_same_a_and_b():
+    """The teaching layer computes what peft's ``lora.Linear`` computes, merged or not."""
+    torch.manual_seed(0)
+    base = nn.Linear(16, 8)
+    ours = lora.LoRALinear(copy.deepcopy(base), r=4, alpha=8)
+    theirs = PeftLoraLinear(copy.deepcopy(base), "default", LoraConfig(r=4, lora_alpha=8), r=4, lora_alpha=8)
+    x = torch.randn(5, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(x), ours(x), rtol=0, atol=0)  # B = 0 in both: the base layer's output
+        ours.lora_B.normal_()
+        theirs.lora_A["default"].weight.copy_(ours.lora_A)
+        theirs.lora_B["default"].weight.copy_(ours.lora_B)
+        torch.testing.assert_close(theirs(x), ours(x))
+        torch.testing.assert_close(theirs.get_delta_weight("default"), ours.delta_weight())
+        theirs.merge()
+        torch.testing.assert_close(theirs(x), ours.merge()(x))
+
+
+def test_inject_matches_peft_on_a_model_with_the_same_a_and_b():
+    model, _ = _tiny()
+    ours = copy.deepcopy(model)
+    names = lora.inject(ours, targets=("q_proj", "v_proj"), r=2, alpha=4)
+    theirs = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    assert lora.count(ours) == lora.count(theirs)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name in names:
+            layer = ours.get_submodule(name)
+            layer.lora_B.normal_(std=0.1)
+            peft_layer = theirs.base_model.model.get_submodule(name)
+            peft_layer.lora_A["default"].weight.copy_(layer.lora_A)
+            peft_layer.lora_B["default"].weight.copy_(layer.lora_B)
+        ids = torch.randint(0, 1000, (2, 7))
+        torch.testing.assert_close(theirs(input_ids=ids).logits, ours(ids).logits)
