@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 # The default instruction used for fine-tuning and evaluation (template 0 of SUMMARY_TEMPLATES).
@@ -40,6 +41,7 @@ def render(template: str, row: dict) -> str:
 
 
 def summary_prompt(dialogue: str, template: str = SUMMARY_TEMPLATES[0]) -> str:
+    """The summarization instruction for one dialogue (template 0 unless another is given)."""
     return render(template, {"dialogue": dialogue})
 
 
@@ -57,13 +59,15 @@ def chat(tokenizer, prompt: str) -> str:
     return prompt
 
 
-def for_model(tokenizer, prompt: str, kind: str, use_chat: bool = True) -> str:
+def for_model(tokenizer, prompt: str, kind: str) -> str:
     """What the model actually reads: chat-wrapped for decoder-only chat models, plain for seq2seq."""
-    return chat(tokenizer, prompt) if kind == "causal" and use_chat else prompt
+    return chat(tokenizer, prompt) if kind == "causal" else prompt
 
 
 @dataclass
 class Budget:
+    """A prompt's token count against the context window, with room kept for the answer."""
+
     prompt_tokens: int
     limit: int
     max_new_tokens: int
@@ -120,8 +124,6 @@ def draw_shots(pool, n_rows: int, k: int, seed: int = 0, max_tokens: int | None 
     The draws are nested: the first j shots of a row are the same for every k >= j, so k is the only thing that
     changes along a sweep. ``max_tokens`` keeps only pool rows whose ``field`` has at most that many tokens.
     """
-    import random
-
     rows = list(pool)
     if max_tokens is not None:
         if tokenizer is None:
@@ -175,8 +177,6 @@ def pair(row: dict, task: str = "summarize", template_index: int = 0) -> dict:
 def pairs(rows, task: str = "summarize", templates: str | int = "mix", seed: int = 0) -> list[dict]:
     """Prompt-completion pairs for ``rows``: one fixed template (an index) or, FLAN-style, a template drawn per row
     (``"mix"``, seeded)."""
-    import random
-
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
     n_templates = len(TASKS[task][0])

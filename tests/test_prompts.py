@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import prompts
-from helpers.tokenizing import IGNORE, Collator, Truncation, build, build_dataset, mask_string, mask_view, padding_cost
+from helpers.tokenizing import IGNORE, Collator, build, build_dataset, mask_string, mask_view, padding_cost
 
 ROWS = [{"id": f"r{i}", "dialogue": f"#Person1#: hello {i}\n#Person2#: bye {i}", "summary": f"They talk {i}.",
          "topic": f"topic {i}"} for i in range(6)]
@@ -27,6 +27,13 @@ def test_plain_few_shot_holds_the_shots_then_the_question():
     assert p.endswith(prompts.render(prompts.SUMMARY_TEMPLATES[0], ROWS[5]))
     assert "They talk 5." not in p  # never the answer itself
     assert prompts.icl_prompt(None, [], ROWS[5], fmt="plain") == prompts.summary_prompt(ROWS[5]["dialogue"])
+
+
+def test_only_decoder_only_prompts_are_chat_wrapped(tokenizer):
+    wrapped = prompts.for_model(tokenizer, "Summarize: hi", "causal")
+    assert wrapped.startswith("<|im_start|>") and "Summarize: hi" in wrapped
+    assert wrapped.rstrip().endswith("<|im_start|>assistant")  # ready for the answer
+    assert prompts.for_model(tokenizer, "Summarize: hi", "seq2seq") == "Summarize: hi"
 
 
 def test_chat_few_shot_uses_turns(tokenizer):
@@ -102,15 +109,15 @@ def test_fixed_padding_collator(tokenizer):
 def test_long_completion_policies(tokenizer):
     rows = [dict(ROWS[0], summary="word " * 40), ROWS[1]]
     to_prompt = lambda r: prompts.summary_prompt(r["dialogue"])  # noqa: E731
-    _, cut = build_dataset(rows, tokenizer, "causal", to_prompt, 64, 8, on_long_completion="cut")
+    ds_cut, cut = build_dataset(rows, tokenizer, "causal", to_prompt, 64, 8, on_long_completion="cut")
     assert cut.completions_cut == 1 and cut.dropped == 0 and cut.rows == 2
+    assert sum(t != IGNORE for t in ds_cut[0]["labels"]) == 8  # the long completion, cut to max_target
     ds, drop = build_dataset(rows, tokenizer, "causal", to_prompt, 64, 8, on_long_completion="drop")
     assert len(ds) == 1 and drop.dropped == 1 and drop.completions_cut == 0 and "dropped" in str(drop)
     with pytest.raises(ValueError, match="max_target"):
         build_dataset(rows, tokenizer, "causal", to_prompt, 64, 8, on_long_completion="raise")
     with pytest.raises(ValueError, match="on_long_completion"):
         build_dataset(rows, tokenizer, "causal", to_prompt, 64, 8, on_long_completion="ignore")
-    assert isinstance(Truncation(), Truncation)
 
 
 def test_padding_cost_saved_share():
