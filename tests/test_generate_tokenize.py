@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+from transformers import DataCollatorForSeq2Seq
 
 from helpers import generate, models, prompts
 from helpers.tokenizing import IGNORE, Collator, Truncation, build, padding_cost
@@ -30,8 +31,23 @@ def test_collator_masks_padding_by_position_not_by_id(tokenizer):
 def test_seq2seq_labels_are_the_completion(tokenizer):
     ex = build(tokenizer, "Summarize: hi", "They greet.", "seq2seq", 64, 32)
     assert IGNORE not in ex["labels"] and ex["labels"][-1] == tokenizer.eos_token_id
-    batch = Collator(tokenizer.pad_token_id)([ex, build(tokenizer, "x", "A much longer target here.", "seq2seq", 64, 32)])
-    assert batch["labels"].shape[1] >= len(ex["labels"])
+    longer = build(tokenizer, "x", "A much longer target here.", "seq2seq", 64, 32)
+    batch = Collator(tokenizer.pad_token_id)([ex, longer])
+    assert batch["labels"].shape == (2, len(longer["labels"]))  # labels have their own width, the longest target's
+    assert batch["labels"][0].tolist() == ex["labels"] + [IGNORE] * (len(longer["labels"]) - len(ex["labels"]))
+    assert batch["input_ids"].shape == (2, len(ex["input_ids"]))  # the prompt "x" is shorter than "Summarize: hi"
+
+
+@pytest.mark.parametrize("kind,multiple_of", [("causal", 1), ("causal", 8), ("seq2seq", 1)])
+def test_collator_matches_transformers_data_collator_for_seq2seq(tokenizer, kind, multiple_of):
+    pairs = [("Summarize: a long prompt here, please", "Ok."), ("Hi", "Fine, thanks for asking."), ("Yo", "A")]
+    rows = [build(tokenizer, p, c, kind, 64, 32) for p, c in pairs]
+    ours = Collator(tokenizer.pad_token_id, multiple_of=multiple_of)(copy.deepcopy(rows))
+    theirs = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, return_tensors="pt",
+                                    pad_to_multiple_of=multiple_of if multiple_of > 1 else None)(copy.deepcopy(rows))
+    assert set(ours) == set(theirs)
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key].long()), key
 
 
 def test_truncation_is_counted_and_keeps_the_answer_cue(tokenizer):
@@ -80,7 +96,16 @@ def test_bad_generation_sizes(tokenizer):
     model, tok = models.tiny("causal", tokenizer)
     with pytest.raises(ValueError, match="batch_size"):
         generate.batch(model, tok, ["a"], batch_size=0)
-    assert torch.is_grad_enabled()
+
+
+def test_generation_builds_no_autograd_graph(tokenizer, monkeypatch):
+    model, tok = models.tiny("causal", tokenizer)
+    seen = []
+    real = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kw: (seen.append(torch.is_grad_enabled()), real(**kw))[1])
+    generate.batch(model, tok, ["a b", "c"], max_new_tokens=2, batch_size=2, progress=False)
+    assert seen == [False]  # no activations kept for a backward pass while generating
+    assert torch.is_grad_enabled()  # and training code called afterwards gets gradients again
 
 
 def test_seq2seq_batch_with_a_row_whose_labels_match_its_input_length(tokenizer):
