@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import Dataset
+from datasets import Dataset, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent / "datasets"
 POCKET = ROOT / "dialogsum_pocket"
@@ -20,19 +19,6 @@ _PROBE_FIELDS = ("id", "category", "instruction")
 
 class DataError(ValueError):
     """A malformed row: the message names the file, the line and the field."""
-
-
-@dataclass
-class Report:
-    """What was skipped while reading, and why (only when skipping was asked for)."""
-
-    path: str
-    rows: int = 0
-    skipped: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        head = f"{self.path}: {self.rows} rows read, {len(self.skipped)} skipped"
-        return head + "".join(f"\n  {s}" for s in self.skipped)
 
 
 def _check_dialogue_row(row, where: str) -> dict:
@@ -68,31 +54,35 @@ def _check_probe_row(row, where: str) -> dict:
             "answers": row["answers"], "wrong": row.get("wrong", [])}
 
 
-def read_jsonl(path: str | Path, check=_check_dialogue_row, skip_bad: bool = False) -> tuple[list[dict], Report]:
-    """Rows of a JSONL file, each checked; a bad row raises DataError unless ``skip_bad`` (then it is reported)."""
+def _parse(line: str, where: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
+
+
+def read_jsonl(path: str | Path, check=_check_dialogue_row, skipped: list[str] | None = None) -> list[dict]:
+    """Rows of a JSONL file, each checked; a bad row raises DataError naming the file, line and field.
+
+    A checker that wants every problem passes a list as ``skipped``: bad rows are then left out and their errors
+    appended to it.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    rows, report = [], Report(str(path))
+    rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             where = f"{path}, line {n}"
             try:
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
-                rows.append(check(raw, where))
+                rows.append(check(_parse(line, where), where))
             except DataError as e:
-                if not skip_bad:
+                if skipped is None:
                     raise
-                report.skipped.append(str(e))
-    report.rows = len(rows)
-    if report.skipped:
-        print(report)
-    return rows, report
+                skipped.append(str(e))
+    return rows
 
 
 def _limit(rows: list[dict], limit: int | None) -> list[dict]:
@@ -104,12 +94,12 @@ def _limit(rows: list[dict], limit: int | None) -> list[dict]:
 
 
 def load_dialogsum(source: str = "pocket", split: str = "train", limit: int | None = None,
-                   skip_bad: bool = False, folder: str | Path | None = None) -> Dataset:
+                   folder: str | Path | None = None) -> Dataset:
     """A split of dialogues with columns id, dialogue, summary, topic, references (same either source)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     if source == "pocket":
-        rows, _ = read_jsonl(Path(folder or POCKET) / f"{split}.jsonl", skip_bad=skip_bad)
+        rows = read_jsonl(Path(folder or POCKET) / f"{split}.jsonl")
         return Dataset.from_list(_limit(rows, limit))
     if source == "hub":
         return _load_hub(split, limit)
@@ -117,8 +107,6 @@ def load_dialogsum(source: str = "pocket", split: str = "train", limit: int | No
 
 
 def _load_hub(split: str, limit: int | None) -> Dataset:
-    from datasets import load_dataset
-
     try:
         ds = load_dataset(HUB_NAME, split=split)
     except Exception as e:  # the datasets library raises many kinds of error when offline
@@ -134,7 +122,7 @@ def load(preset, split: str, limit: int | None = None) -> Dataset:
     return load_dialogsum(preset.data, split, limit)
 
 
-def load_probes(path: str | Path = PROBES, limit: int | None = None, skip_bad: bool = False) -> Dataset:
+def load_probes(path: str | Path = PROBES, limit: int | None = None) -> Dataset:
     """The forgetting probes: id, category, instruction, answers, wrong."""
-    rows, _ = read_jsonl(path, check=_check_probe_row, skip_bad=skip_bad)
+    rows = read_jsonl(path, check=_check_probe_row)
     return Dataset.from_list(_limit(rows, limit))

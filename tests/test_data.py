@@ -53,12 +53,13 @@ def test_malformed_rows_name_file_line_and_field(tmp_path, line, needle):
     assert str(path) in str(err.value) and needle in str(err.value)
 
 
-def test_skipping_bad_rows_is_explicit_and_reported(tmp_path, capsys):
-    path = _write(tmp_path / "train.jsonl", [json.dumps(GOOD), "{oops", json.dumps({**GOOD, "id": "c"})])
-    rows, report = data.read_jsonl(path, skip_bad=True)
+def test_a_checker_can_collect_every_bad_row(tmp_path):
+    path = _write(tmp_path / "train.jsonl", [json.dumps(GOOD), "{oops", json.dumps({**GOOD, "id": "c"}),
+                                             json.dumps({**GOOD, "id": "d", "summary": ""})])
+    skipped = []
+    rows = data.read_jsonl(path, skipped=skipped)
     assert [r["id"] for r in rows] == ["a", "c"]
-    assert len(report.skipped) == 1 and "line 2" in report.skipped[0]
-    assert "1 skipped" in capsys.readouterr().out
+    assert len(skipped) == 2 and "line 2: not valid JSON" in skipped[0] and "line 4: field 'summary'" in skipped[1]
 
 
 def test_non_ascii_text_is_kept(tmp_path):
@@ -66,17 +67,39 @@ def test_non_ascii_text_is_kept(tmp_path):
     assert data.load_dialogsum("pocket", "train", folder=tmp_path)[0]["summary"] == "Zoë pays 5 € in Köln."
 
 
-def test_hub_unreachable_says_so():
-    with pytest.raises(ConnectionError, match="pocket"):
+def test_hub_unreachable_says_so(monkeypatch):
+    def offline(*args, **kwargs):  # what datasets raises when the Hub cannot be reached
+        raise ConnectionError("Couldn't reach 'knkarthick/dialogsum' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(data, "load_dataset", offline)
+    with pytest.raises(ConnectionError, match="pocket.*Couldn't reach"):
+        data.load_dialogsum("hub", "validation")
+
+
+def test_hub_rows_get_the_pocket_columns(monkeypatch):
+    """DialogSum on the Hub has id, dialogue, summary, topic: the loader checks them and adds references."""
+    asked = []
+
+    def hub(name, split):
+        asked.append((name, split))
+        return [{**GOOD, "id": f"dev_{i}", "extra": "dropped"} for i in range(3)]
+
+    monkeypatch.setattr(data, "load_dataset", hub)
+    ds = data.load_dialogsum("hub", "validation", limit=2)
+    assert asked == [(data.HUB_NAME, "validation")]
+    assert len(ds) == 2 and set(ds.column_names) == set(data.COLUMNS)
+    assert ds[0]["references"] == [GOOD["summary"]]
+    monkeypatch.setattr(data, "load_dataset", lambda name, split: [{**GOOD, "summary": " "}])
+    with pytest.raises(data.DataError, match=r"knkarthick/dialogsum\[validation\]\[0\]: field 'summary' is empty"):
         data.load_dialogsum("hub", "validation")
 
 
 def test_checker_catches_problems(tmp_path):
-    bad = {**GOOD, "dialogue": "Person1: hi\n#Person2#: hello"}
+    bad = {**GOOD, "dialogue": "Person1: hi"}
     _write(tmp_path / "train.jsonl", [json.dumps(bad), json.dumps(bad)])
     for split in ("validation", "test"):
         _write(tmp_path / f"{split}.jsonl", [])
     problems = "\n".join(datacheck.check_folder(tmp_path, min_rows={}))
     assert "without a '#PersonN#: ' tag" in problems
     assert "duplicate id" in problems
-    assert "turns, want 5-20" in problems
+    assert "turns, want 2-20" in problems
