@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
-    """Which model and data a run uses, and how big each step is."""
+    """Which model and data a run uses, and how big each step is (built by keyword: each size says what it is)."""
 
     name: str
     model: str  # "embedded" or a Hub name / local folder
@@ -32,14 +32,26 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("pocket", "embedded", "causal", "pocket", 8192, 384, 96, 150, 0, 1.0, 8, 1, 1e-4, 16, 0, 8,
-               "Embedded SmolLM2-135M-Instruct on the pocket dialogues; every lab on a 2-core CPU."),
-        Preset("smoke", "embedded", "causal", "pocket", 8192, 256, 48, 8, 48, 1.0, 4, 1, 2e-4, 8, 24, 4,
-               "Same model, tiny slices and step counts: CI runs every lab in about two minutes."),
-        Preset("course", "google/flan-t5-base", "seq2seq", "hub", 512, 512, 128, 1500, 0, 1.0, 8, 4, 5e-4, 64, 0, 32,
-               "The course setup: FLAN-T5-base on DialogSum from the Hub, GPU sizes."),
-        Preset("modern", "HuggingFaceTB/SmolLM2-360M-Instruct", "causal", "hub", 8192, 768, 128, 1500, 0, 1.0, 8, 4, 5e-5, 64, 0, 16,
-               "A small modern chat model from the Hub on DialogSum, GPU sizes."),
+        Preset(name="pocket", model="embedded", model_kind="causal", data="pocket",
+               context_limit=8192, max_source_tokens=384, max_target_tokens=96,
+               eval_examples=150, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=1,
+               learning_rate=1e-4, eval_batch_size=16, probe_examples=0, lora_rank=8,
+               description="Embedded SmolLM2-135M-Instruct on the pocket dialogues; every lab on a 2-core CPU."),
+        Preset(name="smoke", model="embedded", model_kind="causal", data="pocket",
+               context_limit=8192, max_source_tokens=256, max_target_tokens=48,
+               eval_examples=8, train_examples=48, train_epochs=1.0, batch_size=4, grad_accum=1,
+               learning_rate=2e-4, eval_batch_size=8, probe_examples=24, lora_rank=4,
+               description="Same model, tiny slices and step counts: CI runs every lab in about two minutes."),
+        Preset(name="course", model="google/flan-t5-base", model_kind="seq2seq", data="hub",
+               context_limit=512, max_source_tokens=512, max_target_tokens=128,
+               eval_examples=1500, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=4,
+               learning_rate=5e-4, eval_batch_size=64, probe_examples=0, lora_rank=32,
+               description="The course setup: FLAN-T5-base on DialogSum from the Hub, GPU sizes."),
+        Preset(name="modern", model="HuggingFaceTB/SmolLM2-360M-Instruct", model_kind="causal", data="hub",
+               context_limit=8192, max_source_tokens=768, max_target_tokens=128,
+               eval_examples=1500, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=4,
+               learning_rate=5e-5, eval_batch_size=64, probe_examples=0, lora_rank=16,
+               description="A small modern chat model from the Hub on DialogSum, GPU sizes."),
     ]
 }
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from helpers import config, device
@@ -20,6 +22,13 @@ def test_unknown_preset_lists_valid_ones():
 def test_bad_sizes_name_the_parameter(field, value):
     with pytest.raises(ValueError, match=field):
         config.get("smoke", **{field: value})
+
+
+def test_presets_are_built_by_keyword_only():
+    values = dataclasses.asdict(config.PRESETS["smoke"])
+    assert config.Preset(**values) == config.PRESETS["smoke"]
+    with pytest.raises(TypeError, match="positional"):
+        config.Preset(*values.values())
 
 
 def test_unknown_override_is_refused():
