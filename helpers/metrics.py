@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import evaluate
 import numpy as np
 
 METRIC_PATH = Path(__file__).resolve().parent / "rouge_metric" / "rouge_metric.py"
@@ -14,8 +15,6 @@ KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 @functools.lru_cache(maxsize=1)
 def rouge_module():
     """The project's ROUGE metric, loaded by path (``evaluate.load('rouge')`` would need the Hub)."""
-    import evaluate
-
     return evaluate.load(str(METRIC_PATH))
 
 

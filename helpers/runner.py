@@ -13,6 +13,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import papermill as pm
+
+from . import config
 from .record import REPO, RUN_DIR_ENV, write_atomic
 
 LABS = REPO / "labs"
@@ -46,8 +49,6 @@ def new_run_dir(root: Path = REPO / "runs") -> Path:
 
 def execute(notebook: Path, out_dir: Path, parameters: dict, timeout: int = 3600) -> Path:
     """Run one notebook with papermill (kernel python3, cwd labs/); outputs go to ``out_dir``."""
-    import papermill as pm
-
     os.environ.update(HEADLESS_ENV)
     os.environ[RUN_DIR_ENV] = str(out_dir)
     out = out_dir / notebook.name
@@ -64,6 +65,7 @@ def failing_cell(exc: Exception) -> str:
 
 
 def summarize(run: Path, results: list[dict], preset: str) -> Path:
+    """``summary.md`` of a run: each lab's status, minutes and key figures, the failing cell, the figures' files."""
     lines = [f"# Workbook run {run.name}", "", f"Preset: `{preset}`", "",
              "| lab | status | minutes | key figures |", "|---|---|---|---|"]
     for r in results:
@@ -82,7 +84,7 @@ def summarize(run: Path, results: list[dict], preset: str) -> Path:
     return write_atomic(run / "summary.md", "\n".join(lines) + "\n")
 
 
-def _fmt(v):
+def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -92,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labs", default="", help="comma-separated prefixes, e.g. 00,03 (default: all)")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     args = ap.parse_args(argv)
-    from . import config
-
     config.get(args.preset)  # unknown preset: clear error before anything runs
     books = lab_notebooks([s for s in args.labs.split(",") if s])
     run = new_run_dir()

@@ -1,6 +1,7 @@
 import pytest
 
 from helpers import metrics
+from helpers.rouge_metric.rouge_metric import sentences_per_line
 
 
 def test_identical_text_scores_one():
@@ -27,8 +28,6 @@ def test_several_references_take_the_best_match():
 
 
 def test_rougelsum_uses_sentence_lines():
-    from helpers.rouge_metric.rouge_metric import sentences_per_line
-
     assert sentences_per_line("He left. She stayed! Why? #Person1# agreed.") == "He left.\nShe stayed!\nWhy?\n#Person1# agreed."
 
 
