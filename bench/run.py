@@ -86,15 +86,12 @@ SIZES = {
 
 
 def peak_bytes() -> int:
-    """Peak memory of this process: ``max_memory_allocated`` on CUDA, else the kernel's peak RSS (VmHWM on Linux,
-    ``ru_maxrss`` elsewhere)."""
+    """Peak memory of this process (``helpers.memory.peak_bytes`` on the device training uses)."""
     import torch
 
-    from helpers import memory, train
+    from helpers import memory
 
-    if torch.cuda.is_available():
-        return int(torch.cuda.max_memory_allocated())
-    return memory.high_water_mark() or train.peak_memory_bytes()
+    return memory.peak_bytes("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def matmul_peak(n: int, repeats: int) -> dict:
@@ -138,10 +135,10 @@ def _model(sizes: Sizes):
 
 
 def _train_rows(tokenizer, sizes: Sizes):
-    from helpers import data, train
+    from helpers import data, tokenizing
 
     rows = data.load_dialogsum("pocket", "train", limit=sizes.train_examples)
-    return train.summary_dataset(tokenizer, "causal", rows, sizes.max_source, sizes.max_target)
+    return tokenizing.summary_dataset(tokenizer, "causal", rows, sizes.max_source, sizes.max_target)
 
 
 def _pad_fixed(ds, pad_id: int, length: int):

@@ -1,22 +1,28 @@
-"""Batched greedy generation: left padding for decoder-only models, KV cache, stop at eos."""
+"""Batched greedy generation: left padding for decoder-only models, KV cache, stop at eos, the precision policy."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+
 import torch
 
+from . import device
 from .models import kind_of
 from .progress import tqdm
 
 
 @torch.no_grad()
 def batch(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8,
-          progress: bool = True, max_batch_tokens: int | None = None, **gen_kwargs) -> list[str]:
+          progress: bool = True, max_batch_tokens: int | None = None, precision: str | None = None,
+          **gen_kwargs) -> list[str]:
     """Answers to ``prompts`` (already in the form the model reads), in the input order.
 
     Prompts are sorted by length so each batch pads little; decoder-only batches pad on the left so
     every row's answer starts right after its last prompt token. ``max_batch_tokens`` caps rows x longest prompt
     of a batch (fewer rows for long prompts): on a CPU, 5 few-shot prompts of ~1,430 tokens a batch generated
     2.5x faster per example than 25 a batch, whose attention matrices no longer fit the caches.
+    ``precision`` follows ``helpers.device.precision`` (None = $WORKBOOK_PRECISION, else auto): see :func:`computing`.
     """
     if batch_size <= 0 or max_new_tokens <= 0:
         raise ValueError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
@@ -44,22 +50,47 @@ def batch(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_
     was_training = model.training
     model.eval()
     try:
-        for idx in tqdm(groups, desc="generating", unit="batch", disable=not progress or len(groups) < 2):
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                            add_special_tokens=(kind == "seq2seq")).to(model.device)
+        with computing(model, precision) as runner:
             common = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
                           eos_token_id=tokenizer.eos_token_id, **gen_kwargs)
-            if soft:
-                new = _generate_with_soft_prompt(model, enc, **common)
-            else:
-                ids = model.generate(**enc, **common)
-                new = ids[:, enc["input_ids"].shape[1]:] if kind == "causal" else ids
-            for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
-                out[i] = text.strip()
+            for idx in tqdm(groups, desc="generating", unit="batch", disable=not progress or len(groups) < 2):
+                texts = _generate_one(runner, tokenizer, [prompts[i] for i in idx], kind, soft, common)
+                for i, text in zip(idx, texts):
+                    out[i] = text
     finally:
         tokenizer.padding_side = old_side
         model.train(was_training)
     return out  # type: ignore[return-value]
+
+
+def _generate_one(model, tokenizer, texts: list[str], kind: str, soft: bool, common: dict) -> list[str]:
+    """Answers of one padded batch, stripped."""
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=(kind == "seq2seq")).to(model.device)
+    if soft:
+        new = _generate_with_soft_prompt(model, enc, **common)
+    else:
+        ids = model.generate(**enc, **common)
+        new = ids[:, enc["input_ids"].shape[1]:] if kind == "causal" else ids
+    return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+
+@contextlib.contextmanager
+def computing(model, precision: str | None = None):
+    """The model to generate with, in the policy's precision; the caller's model is never changed.
+
+    fp32: the model itself. On a GPU: the model under autocast. On a CPU in bf16: a bf16 copy of the weights, since
+    autocast would recast every weight for every generated token (measured on the embedded model, 8 summaries of 48
+    tokens: 21.1 s in fp32, 19.6 s under autocast, 9.0 s with bf16 weights).
+    """
+    dev = next(model.parameters()).device
+    name = device.precision(precision, dev, kind_of(model))
+    if name == "fp32":
+        yield model
+    elif dev.type == "cpu":
+        yield copy.deepcopy(model).to(device.DTYPES[name]).eval()
+    else:
+        with torch.autocast(device_type=dev.type, dtype=device.DTYPES[name]):
+            yield model
 
 
 def is_prompt_learning(model) -> bool:

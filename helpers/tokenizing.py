@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from datasets import Dataset
+
+from . import prompts
 
 IGNORE = -100
 
@@ -33,6 +36,7 @@ class Truncation:
 
 
 def _ids(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text`` alone (no special tokens: the caller adds eos where it belongs)."""
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -79,8 +83,6 @@ def build_dataset(ds, tokenizer, kind: str, to_prompt, max_source: int, max_targ
     Long prompts are cut in the middle (counted). A completion longer than ``max_target`` (with its eos) is cut and
     counted (``"cut"``), its row left out and counted (``"drop"``), or refused with an error (``"raise"``).
     """
-    from datasets import Dataset
-
     if on_long_completion not in POLICIES:
         raise ValueError(f"on_long_completion must be one of {POLICIES}, got {on_long_completion!r}")
     report = Truncation()
@@ -100,12 +102,20 @@ def build_dataset(ds, tokenizer, kind: str, to_prompt, max_source: int, max_targ
     return Dataset.from_list(rows), report
 
 
+def _pad(seqs: list, value: int, width: int) -> torch.Tensor:
+    """Right-pad every sequence with ``value`` to ``width``, as one long tensor."""
+    return torch.tensor([list(seq) + [value] * (width - len(seq)) for seq in seqs], dtype=torch.long)
+
+
 @dataclass
 class Collator:
-    """Pads a batch to its own longest row (dynamic padding); padding is masked by position in the labels."""
+    """Pads a batch on the right to its own longest row (dynamic padding); padding is masked by position in the labels.
+
+    Where they overlap it returns what transformers' ``DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)``
+    returns (a test checks it); it also pads to a fixed ``max_length`` and needs no tokenizer.
+    """
 
     pad_id: int
-    side: str = "right"
     multiple_of: int = 1
     max_length: int | None = None  # pad every batch to this width instead (fixed padding, as padding="max_length")
 
@@ -119,20 +129,12 @@ class Collator:
                                  "tokenize with a smaller max_source/max_target or raise max_length")
             width = self.max_length
         width = -(-width // self.multiple_of) * self.multiple_of
-        out = {"input_ids": [], "attention_mask": [], "labels": []}
         # decoder-only rows have labels aligned with their inputs; seq2seq labels have their own width
         aligned = all(len(r["labels"]) == len(r["input_ids"]) for r in rows)
-        lab_width = width if aligned else max(len(r["labels"]) for r in rows)
-        for r in rows:
-            n = width - len(r["input_ids"])
-            pad = lambda seq, val, k: ([val] * k + list(seq)) if self.side == "left" else (list(seq) + [val] * k)  # noqa: E731
-            out["input_ids"].append(pad(r["input_ids"], self.pad_id, n))
-            out["attention_mask"].append(pad(r["attention_mask"], 0, n))
-            if aligned:  # padding masked by position, on the same side as the inputs
-                out["labels"].append(pad(r["labels"], IGNORE, n))
-            else:
-                out["labels"].append(list(r["labels"]) + [IGNORE] * (lab_width - len(r["labels"])))
-        return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
+        label_width = width if aligned else max(len(r["labels"]) for r in rows)
+        return {"input_ids": _pad([r["input_ids"] for r in rows], self.pad_id, width),
+                "attention_mask": _pad([r["attention_mask"] for r in rows], 0, width),
+                "labels": _pad([r["labels"] for r in rows], IGNORE, label_width)}
 
 
 def padding_cost(lengths: list[int], batch_size: int, fixed: int | None = None) -> dict:
@@ -175,3 +177,11 @@ def mask_string(tokenizer, example: dict) -> str:
         if r["token"] is not None:
             run.append(r["token"])
     return "".join(out)
+
+
+def summary_dataset(tokenizer, kind: str, rows, max_source: int, max_target: int):
+    """Tokenized summarization pairs: the chat-wrapped prompt (decoder-only) or the plain prompt (seq2seq)."""
+    def to_prompt(row: dict) -> str:
+        return prompts.for_model(tokenizer, prompts.summary_prompt(row["dialogue"]), kind)
+
+    return build_dataset(rows, tokenizer, kind, to_prompt, max_source, max_target)[0]

@@ -44,11 +44,3 @@ def test_budget_exceeding_context_is_refused():
 def test_table_lists_every_preset():
     t = config.table()
     assert all(name in t for name in config.PRESETS)
-
-
-def test_device_and_precision_on_this_machine():
-    dev = device.pick(verbose=False)
-    assert dev.type in ("cpu", "cuda", "mps")
-    if dev.type == "cpu":
-        assert device.precision(dev) == "no"
-        assert str(device.dtype(dev)) == "torch.float32"

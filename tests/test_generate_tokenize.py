@@ -80,8 +80,8 @@ def test_render_names_a_missing_field():
 def test_left_padded_batch_equals_one_at_a_time(tokenizer):
     model, tok = models.tiny("causal", tokenizer, seed=1)
     ps = ["Hello there, how are", "A", "The weather today is quite"]
-    together = generate.batch(model, tok, ps, max_new_tokens=6, batch_size=3, progress=False)
-    alone = [generate.batch(model, tok, [p], max_new_tokens=6, progress=False)[0] for p in ps]
+    together = generate.batch(model, tok, ps, max_new_tokens=6, batch_size=3, progress=False, precision="fp32")
+    alone = [generate.batch(model, tok, [p], max_new_tokens=6, progress=False, precision="fp32")[0] for p in ps]
     assert together == alone
     assert tok.padding_side == "right"  # restored
 
@@ -103,7 +103,7 @@ def test_generation_builds_no_autograd_graph(tokenizer, monkeypatch):
     seen = []
     real = model.generate
     monkeypatch.setattr(model, "generate", lambda **kw: (seen.append(torch.is_grad_enabled()), real(**kw))[1])
-    generate.batch(model, tok, ["a b", "c"], max_new_tokens=2, batch_size=2, progress=False)
+    generate.batch(model, tok, ["a b", "c"], max_new_tokens=2, batch_size=2, progress=False, precision="fp32")
     assert seen == [False]  # no activations kept for a backward pass while generating
     assert torch.is_grad_enabled()  # and training code called afterwards gets gradients again
 
@@ -119,11 +119,12 @@ def test_seq2seq_batch_with_a_row_whose_labels_match_its_input_length(tokenizer)
 def test_a_token_budget_puts_fewer_long_prompts_in_a_batch(tokenizer, monkeypatch):
     model, tok = models.tiny("causal", tokenizer, seed=1)
     ps = ["word " * 40, "word " * 38, "short one", "tiny", "a b c d"]
-    alone = [generate.batch(model, tok, [p], max_new_tokens=5, progress=False)[0] for p in ps]
+    alone = [generate.batch(model, tok, [p], max_new_tokens=5, progress=False, precision="fp32")[0] for p in ps]
     sizes = []
     real = model.generate
     monkeypatch.setattr(model, "generate", lambda **kw: (sizes.append(kw["input_ids"].shape), real(**kw))[1])
-    out = generate.batch(model, tok, ps, max_new_tokens=5, batch_size=4, max_batch_tokens=50, progress=False)
+    out = generate.batch(model, tok, ps, max_new_tokens=5, batch_size=4, max_batch_tokens=50, progress=False,
+                         precision="fp32")  # batched == alone holds within one precision; bf16 rounds by shape
     assert out == alone  # same answers, in the input order
     assert all(rows * length <= 50 or rows == 1 for rows, length in sizes)
     assert sizes[0][0] == 1 and max(r for r, _ in sizes) > 1  # the long prompts alone, the short ones together
@@ -145,7 +146,7 @@ def test_soft_prompt_models_generate_what_a_step_by_step_greedy_loop_gives(embed
     ps = [prompts.for_model(tok, prompts.summary_prompt(d), "causal") for d in
           ("#Person1#: Is the train late?\n#Person2#: Yes, ten minutes.",
            "#Person1#: Can I pay by card?\n#Person2#: Only cash today, sorry.\n#Person1#: Fine, here you are.")]
-    got = generate.batch(pt, tok, ps, max_new_tokens=8, batch_size=2, progress=False)  # left-padded together
+    got = generate.batch(pt, tok, ps, max_new_tokens=8, batch_size=2, progress=False, precision="fp32")  # left-padded together
     for p, answer in zip(ps, got):
         ids = tok(p, return_tensors="pt", add_special_tokens=False)["input_ids"]
         n = ids.shape[1]

@@ -18,15 +18,15 @@ KILL_AFTER = 4  # optimizer step whose checkpoint triggers the kill: mid-epoch, 
 
 def setup(output_dir, **overrides):
     """The tiny model, 24 pocket rows and a config that checkpoints every step (the same in every process)."""
-    from helpers import data, models, train
+    from helpers import checkpoints, data, models, tokenizing, train
 
     torch.set_num_threads(1)  # same arithmetic in every process; and fast on a CPU shared with other jobs
     model, tokenizer = models.tiny("causal", seed=0)
     rows = data.load_dialogsum("pocket", "train", limit=24)
-    ds = train.summary_dataset(tokenizer, "causal", rows, 64, 16)
-    eval_ds = train.summary_dataset(tokenizer, "causal", data.load_dialogsum("pocket", "validation", limit=8), 64, 16)
+    ds = tokenizing.summary_dataset(tokenizer, "causal", rows, 64, 16)
+    eval_ds = tokenizing.summary_dataset(tokenizer, "causal", data.load_dialogsum("pocket", "validation", limit=8), 64, 16)
     cfg = dict(output_dir=Path(output_dir), epochs=2.0, batch_size=4, grad_accum=2, learning_rate=1e-3,
-               save_every=1, keep_checkpoints=2, eval_every=2, seed=0, mixed_precision="no", cpu=True,
+               save_every=1, keep_checkpoints=2, eval_every=2, seed=0, precision="fp32", cpu=True,
                progress=False)
     cfg.update(overrides)
     return model, tokenizer, ds, eval_ds, train.TrainConfig(**cfg)
@@ -36,18 +36,18 @@ def child(output_dir: str) -> None:
     """Run in the subprocess: train slowly, print a line after each complete checkpoint."""
     import time
 
-    from helpers import train
+    from helpers import checkpoints, train
 
     model, tokenizer, ds, eval_ds, cfg = setup(output_dir)
     model.register_forward_pre_hook(lambda *_: time.sleep(0.3))  # slow enough to be killed mid-run
-    save = train._save_checkpoint
+    save = checkpoints.save
 
     def announce(accelerator, out, state, keep):
         path = save(accelerator, out, state, keep)
         print(f"CKPT {state['step']}", flush=True)
         return path
 
-    train._save_checkpoint = announce
+    checkpoints.save = announce
     train.run(model, tokenizer, ds, eval_ds, cfg)
     print("FINISHED", flush=True)
 
@@ -65,7 +65,7 @@ def one_thread():
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, one_thread):
-    from helpers import models, train
+    from helpers import checkpoints, models, train
 
     killed_dir = tmp_path / "killed"
     code = textwrap.dedent(f"""
@@ -90,7 +90,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, one_thread):
     assert f"CKPT {KILL_AFTER}" in seen, f"the child never reached step {KILL_AFTER}: {seen}\n{err.read_text()[-2000:]}"
     assert proc.returncode == -signal.SIGKILL and "FINISHED" not in seen, "the child finished before it was killed"
     assert not (killed_dir / "model.safetensors").exists()
-    newest = train.checkpoints(killed_dir)[-1]
+    newest = checkpoints.checkpoints(killed_dir)[-1]
     assert int(newest.name.split("_")[1]) >= KILL_AFTER
 
     # resuming with a different plan is refused with a clear message, not silently mixed

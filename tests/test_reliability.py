@@ -129,7 +129,7 @@ def test_zero_or_negative_sizes_name_the_parameter(knob):
 
 @pytest.mark.parametrize("field,value", [("batch_size", 0), ("learning_rate", -1e-4), ("grad_accum", 0),
                                          ("epochs", 0), ("max_steps", -5), ("save_every", -1),
-                                         ("warmup_ratio", 1.5), ("scheduler", "exp"), ("mixed_precision", "fp8")])
+                                         ("warmup_ratio", 1.5), ("scheduler", "exp"), ("precision", "fp8")])
 def test_bad_training_settings_name_the_parameter(tmp_path, field, value):
     from helpers import train
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import data, models, train
+from helpers import batching, checkpoints, data, models, tokenizing, train
 from helpers.tokenizing import IGNORE, Collator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 def tiny_data(tokenizer):
     rows = data.load_dialogsum("pocket", "train", limit=16)
     ev = data.load_dialogsum("pocket", "validation", limit=4)
-    return (train.summary_dataset(tokenizer, "causal", rows, 64, 16),
-            train.summary_dataset(tokenizer, "causal", ev, 64, 16))
+    return (tokenizing.summary_dataset(tokenizer, "causal", rows, 64, 16),
+            tokenizing.summary_dataset(tokenizer, "causal", ev, 64, 16))
 
 
 def _cfg(out, **kw):
@@ -83,20 +83,20 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, toke
     model.forward = poisoned
     with pytest.raises(train.NonFiniteLoss, match=r"loss nan at step 3 .*step_000002"):
         train.run(model, tok, tiny_data[0], None, _cfg(tmp_path / "d", save_every=1, keep_checkpoints=2))
-    kept = train.checkpoints(tmp_path / "d")
+    kept = checkpoints.checkpoints(tmp_path / "d")
     assert [p.name for p in kept] == ["step_000001", "step_000002"]
-    state = json.loads((kept[-1] / train.STATE_FILE).read_text())
+    state = json.loads((kept[-1] / checkpoints.STATE_FILE).read_text())
     assert all(torch.isfinite(torch.tensor(e["loss"])) for e in state["log"])
 
 
 def test_length_grouped_batches_cover_every_row_once_and_pad_little():
     lengths = [5, 100, 7, 98, 6, 99, 50, 51, 8, 97, 52, 4]
-    s = train.LengthGroupedBatches(lengths, batch_size=3, seed=1)
+    s = batching.LengthGroupedBatches(lengths, batch_size=3, seed=1)
     batches = s.batches()
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     assert max(lengths[i] for i in batches[0]) == 100  # longest first
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
-    plain = train.LengthGroupedBatches(lengths, 3, seed=1, group=False).batches()
+    plain = batching.LengthGroupedBatches(lengths, 3, seed=1, group=False).batches()
     assert padded <= sum(max(lengths[i] for i in b) * len(b) for b in plain)
     assert s.batches() == batches  # same seed and epoch: same order
     s.set_epoch(1)
@@ -116,7 +116,7 @@ def test_loss_sums_count_only_labelled_tokens(tokenizer, tiny_data):
 def test_seq2seq_trains(tmp_path, tokenizer):
     model, tok = models.tiny("seq2seq", tokenizer, seed=0)
     rows = data.load_dialogsum("pocket", "train", limit=8)
-    ds = train.summary_dataset(tok, "seq2seq", rows, 48, 16)
+    ds = tokenizing.summary_dataset(tok, "seq2seq", rows, 48, 16)
     res = train.run(model, tok, ds, ds, _cfg(tmp_path / "s2s", epochs=3, grad_accum=1, save_model=False))
     assert res.log[-1]["loss"] < res.log[0]["loss"]
     assert res.eval_log[-1]["eval_loss"] < res.eval_log[0]["eval_loss"]
@@ -124,7 +124,7 @@ def test_seq2seq_trains(tmp_path, tokenizer):
 
 @pytest.mark.parametrize("bad, match", [(dict(batch_size=0), "batch_size"), (dict(learning_rate=-1.0), "learning_rate"),
                                         (dict(scheduler="step"), "scheduler"), (dict(eval_every=-1), "eval_every"),
-                                        (dict(mixed_precision="fp8"), "mixed_precision")])
+                                        (dict(precision="fp8"), "precision")])
 def test_bad_config_is_a_clear_error(tmp_path, tokenizer, tiny_data, bad, match):
     model, tok = models.tiny("causal", tokenizer, seed=0)
     with pytest.raises(ValueError, match=match):
@@ -144,7 +144,7 @@ def test_two_process_ddp_on_cpu_trains(tmp_path):
            "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29571",
-           "-m", "helpers.train", "--preset", "smoke", "--model", "tiny", "--train-examples", "16",
+           "-m", "helpers.finetune", "--preset", "smoke", "--model", "tiny", "--train-examples", "16",
            "--eval-examples", "4",
            "--max-source-tokens", "64", "--max-target-tokens", "16", "--batch-size", "2", "--epochs", "3",
            "--learning-rate", "3e-3", "--output-dir", str(out), "--no-progress"]
