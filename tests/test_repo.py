@@ -1,7 +1,10 @@
-"""Repository hygiene: clean notebooks, the lab pattern, requirements in step, no secrets, safe loading."""
+"""Repository hygiene: clean notebooks, the lab pattern, requirements in step, no secrets, safe loading, imports that
+follow the data flow."""
 
+import ast
 import json
 import re
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,35 @@ def test_no_remote_code_or_pickle_loads():
     for path, text in _sources():
         for pat in UNSAFE:
             assert not pat.search(text), f"{path}: {pat.pattern}"
+
+
+# The data flow of DESIGN.md, upstream first: a module may import the ones before it, never one after it.
+# (record.py, the run folder and atomic writes that every step uses, imports no helpers module: it sits below all.)
+FLOW = ["config", ["models", "data"], "prompts", "tokenizing", "train", "generate", "metrics"]
+
+
+def _helpers_imports() -> dict[str, set[str]]:
+    """For every helpers module, the helpers modules it imports (anywhere in the file)."""
+    modules = {p.stem for p in (REPO / "helpers").glob("*.py")} - {"__init__"}
+    graph = {}
+    for name in modules:
+        deps = set()
+        for node in ast.walk(ast.parse((REPO / "helpers" / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "helpers":
+                deps |= {node.module.split(".")[1]} if "." in node.module else {a.name for a in node.names}
+        graph[name] = deps & modules
+    return graph
+
+
+def test_helpers_imports_follow_the_data_flow():
+    graph = _helpers_imports()
+    rank = {m: i for i, step in enumerate(FLOW) for m in ([step] if isinstance(step, str) else step)}
+    backward = [f"{m} imports {d}" for m, deps in graph.items() if m in rank
+                for d in deps if d in rank and rank[d] >= rank[m] and d != m]
+    assert not backward, f"imports against the data flow {FLOW}: {backward}"
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as e:
+        raise AssertionError(f"circular imports among helpers modules: {e.args[1]}") from None
