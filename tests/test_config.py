@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from helpers import config, device
+from helpers import config
 
 
 def test_presets_exist_and_validate():
