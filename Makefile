@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo torch==2.13.0)
 PRESET ?= pocket
 LABS_SELECT ?=
+PRECISION ?=  # auto (default), fp32, bf16 or fp16: the compute precision of every lab
 
 .PHONY: setup labs test lab bench check-clean clean-venv
 
@@ -24,7 +25,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 labs: setup
-	$(PY) -m helpers.runner --preset $(PRESET) $(if $(LABS_SELECT),--labs $(LABS_SELECT),)
+	$(PY) -m helpers.runner --preset $(PRESET) $(if $(LABS_SELECT),--labs $(LABS_SELECT),) $(if $(PRECISION),--precision $(PRECISION),)
 
 test: setup
 	$(PY) -m pytest -q -rs

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import device
+
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR_ENV = "WORKBOOK_RUN_DIR"
 
@@ -57,9 +59,13 @@ def _plain(value):
 
 
 def record(lab: str, **figures) -> Path:
-    """Save a lab's key figures as JSON beside its executed notebook: ``<run_dir>/<lab>.json``."""
+    """Save a lab's key figures as JSON beside its executed notebook: ``<run_dir>/<lab>.json``.
+
+    The precision the lab computed in (``helpers.device`` policy) is recorded with them as ``precision``.
+    """
     if not figures:
         raise ValueError("record() needs at least one figure, e.g. record('00_setup', load_seconds=0.3)")
+    figures.setdefault("precision", device.precision())
     path = write_atomic(run_dir() / f"{lab}.json", json.dumps(_plain(figures), indent=2, sort_keys=True))
     print(f"recorded {len(figures)} figure(s) in {path}")
     return path

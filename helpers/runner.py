@@ -15,7 +15,7 @@ from pathlib import Path
 
 import papermill as pm
 
-from . import config
+from . import config, device
 from .record import REPO, RUN_DIR_ENV, write_atomic
 
 LABS = REPO / "labs"
@@ -66,7 +66,8 @@ def failing_cell(exc: Exception) -> str:
 
 def summarize(run: Path, results: list[dict], preset: str) -> Path:
     """``summary.md`` of a run: each lab's status, minutes and key figures, the failing cell, the figures' files."""
-    lines = [f"# Workbook run {run.name}", "", f"Preset: `{preset}`", "",
+    lines = [f"# Workbook run {run.name}", "", f"Preset: `{preset}`; precision: `{device.precision()}`; device: "
+             f"{device.describe()}", "",
              "| lab | status | minutes | key figures |", "|---|---|---|---|"]
     for r in results:
         figs = run / f"{r['lab']}.json"
@@ -93,11 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="pocket")
     ap.add_argument("--labs", default="", help="comma-separated prefixes, e.g. 00,03 (default: all)")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    ap.add_argument("--precision", choices=list(device.CHOICES), default=None,
+                    help="compute precision of every lab (default: $WORKBOOK_PRECISION, else auto)")
     args = ap.parse_args(argv)
     config.get(args.preset)  # unknown preset: clear error before anything runs
+    if args.precision:
+        os.environ[device.ENV] = args.precision  # the lab kernels inherit it
+    precision = device.precision()  # an impossible choice (bf16 without the hardware) stops here, with the reason
     books = lab_notebooks([s for s in args.labs.split(",") if s])
     run = new_run_dir()
-    print(f"run folder: {run}  (preset {args.preset}, {len(books)} lab(s))", flush=True)
+    print(f"run folder: {run}  (preset {args.preset}, precision {precision}, {len(books)} lab(s))", flush=True)
     results, t_all = [], time.perf_counter()
     for i, book in enumerate(books, 1):
         print(f"[{i}/{len(books)}] {book.stem} ...", flush=True)
