@@ -29,31 +29,26 @@ class Preset:
     description: str
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset(name="pocket", model="embedded", model_kind="causal", data="pocket",
-               context_limit=8192, max_source_tokens=384, max_target_tokens=96,
-               eval_examples=150, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=1,
-               learning_rate=1e-4, eval_batch_size=16, probe_examples=0, lora_rank=8,
-               description="Embedded SmolLM2-135M-Instruct on the pocket dialogues; every lab on a 2-core CPU."),
-        Preset(name="smoke", model="embedded", model_kind="causal", data="pocket",
-               context_limit=8192, max_source_tokens=256, max_target_tokens=48,
-               eval_examples=8, train_examples=48, train_epochs=1.0, batch_size=4, grad_accum=1,
-               learning_rate=2e-4, eval_batch_size=8, probe_examples=24, lora_rank=4,
-               description="Same model, tiny slices and step counts: CI runs every lab in about two minutes."),
-        Preset(name="course", model="google/flan-t5-base", model_kind="seq2seq", data="hub",
-               context_limit=512, max_source_tokens=512, max_target_tokens=128,
-               eval_examples=1500, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=4,
-               learning_rate=5e-4, eval_batch_size=64, probe_examples=0, lora_rank=32,
-               description="The course setup: FLAN-T5-base on DialogSum from the Hub, GPU sizes."),
-        Preset(name="modern", model="HuggingFaceTB/SmolLM2-360M-Instruct", model_kind="causal", data="hub",
-               context_limit=8192, max_source_tokens=768, max_target_tokens=128,
-               eval_examples=1500, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=4,
-               learning_rate=5e-5, eval_batch_size=64, probe_examples=0, lora_rank=16,
-               description="A small modern chat model from the Hub on DialogSum, GPU sizes."),
-    ]
-}
+# Each preset after the first says how it differs from the one it starts from; config.table() prints them all.
+_POCKET = Preset(name="pocket", model="embedded", model_kind="causal", data="pocket",
+                 context_limit=8192, max_source_tokens=384, max_target_tokens=96,
+                 eval_examples=150, train_examples=0, train_epochs=1.0, batch_size=8, grad_accum=1,
+                 learning_rate=1e-4, eval_batch_size=16, probe_examples=0, lora_rank=8,
+                 description="Embedded SmolLM2-135M-Instruct on the pocket dialogues; every lab on a 2-core CPU.")
+_SMOKE = dataclasses.replace(
+    _POCKET, name="smoke", max_source_tokens=256, max_target_tokens=48, eval_examples=8, train_examples=48,
+    batch_size=4, learning_rate=2e-4, eval_batch_size=8, probe_examples=24, lora_rank=4,
+    description="Same model, tiny slices and step counts: CI runs every lab in about two minutes.")
+_COURSE = dataclasses.replace(
+    _POCKET, name="course", model="google/flan-t5-base", model_kind="seq2seq", data="hub",
+    context_limit=512, max_source_tokens=512, max_target_tokens=128, eval_examples=1500, grad_accum=4,
+    learning_rate=5e-4, eval_batch_size=64, lora_rank=32,
+    description="The course setup: FLAN-T5-base on DialogSum from the Hub, GPU sizes.")
+_MODERN = dataclasses.replace(
+    _COURSE, name="modern", model="HuggingFaceTB/SmolLM2-360M-Instruct", model_kind="causal",
+    context_limit=8192, max_source_tokens=768, learning_rate=5e-5, lora_rank=16,
+    description="A small modern chat model from the Hub on DialogSum, GPU sizes.")
+PRESETS: dict[str, Preset] = {p.name: p for p in (_POCKET, _SMOKE, _COURSE, _MODERN)}
 
 DEFAULT = "pocket"
 _POSITIVE = ("context_limit", "max_source_tokens", "max_target_tokens", "eval_examples", "batch_size",
