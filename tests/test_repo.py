@@ -103,3 +103,11 @@ def test_helpers_imports_follow_the_data_flow():
         list(TopologicalSorter(graph).static_order())
     except CycleError as e:
         raise AssertionError(f"circular imports among helpers modules: {e.args[1]}") from None
+
+
+def test_readme_repository_map_names_every_helpers_module():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Repository", 1)[1].split("```")[1]
+    modules = sorted(p.stem for p in (REPO / "helpers").glob("*.py") if p.stem != "__init__")
+    missing = [m for m in modules if not re.search(rf"\b{m}\b", block)]
+    assert not missing, f"README's repository map does not name helpers module(s) {missing}: add them there"
