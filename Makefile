@@ -10,7 +10,7 @@ PRESET ?= pocket
 LABS_SELECT ?=
 PRECISION ?=  # auto (default), fp32, bf16 or fp16: the compute precision of every lab
 
-.PHONY: setup labs test lab bench check-clean clean-venv
+.PHONY: setup labs test lab bench parity check-clean clean-venv
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,9 @@ lab: setup
 
 bench: setup
 	$(PY) -m bench.run
+
+parity: setup  # bf16 against fp32: lab 03's fine-tuning and lab 04's ROUGE in both precisions (bench/parity.md)
+	$(PY) -m bench.parity
 
 clean-venv:
 	rm -rf $(VENV)

@@ -76,6 +76,15 @@ def paired_difference(before, after, n: int = 1000, seed: int = 0, level: float 
             "improved": float((diff > 0).mean()), "worse": float((diff < 0).mean()), "same": float((diff == 0).mean())}
 
 
+def verdict(low: float, high: float, b: str = "b", a: str = "a") -> str:
+    """The conclusion a paired interval of ``b - a`` allows: a direction only when the interval excludes zero."""
+    if low > high:
+        raise ValueError(f"the interval's low end {low} is above its high end {high}")
+    if low <= 0 <= high:
+        return "no difference measurable at this size"
+    return f"{b} higher than {a}" if low > 0 else f"{b} lower than {a}"
+
+
 def improvement_table(before: dict, after: dict, keys=KEYS, n: int = 1000, seed: int = 0) -> str:
     """Markdown table of the absolute improvement (points of ROUGE x 100) of ``after`` over ``before``, as the
     course prints it, with a paired 95% bootstrap interval and the share of examples that improved."""

@@ -62,3 +62,12 @@ def test_improvement_and_course_tables():
     assert "| rouge1 |" in table and "+" in table.splitlines()[2]
     course = metrics.course_table({"original": before})
     assert "theirs" in course and "0.4216" in course and "ours" in course
+
+
+def test_the_verdict_names_a_direction_only_when_the_interval_excludes_zero():
+    assert metrics.verdict(-0.01, 0.02, "bf16", "fp32") == "no difference measurable at this size"
+    assert metrics.verdict(0.0, 0.02) == "no difference measurable at this size"  # touching zero is not a direction
+    assert metrics.verdict(0.01, 0.05, "LoRA", "original") == "LoRA higher than original"
+    assert metrics.verdict(-0.05, -0.01, "LoRA", "original") == "LoRA lower than original"
+    with pytest.raises(ValueError, match="above its high end"):
+        metrics.verdict(0.2, 0.1)
