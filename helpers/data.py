@@ -14,7 +14,7 @@ SPLITS = ("train", "validation", "test")
 HUB_NAME = "knkarthick/dialogsum"
 COLUMNS = ("id", "dialogue", "summary", "topic", "references")
 _DIALOGUE_FIELDS = ("id", "dialogue", "summary", "topic")
-_PROBE_FIELDS = ("id", "category", "instruction")
+_PROBE_FIELDS = ("id", "category", "format", "instruction")
 
 
 class DataError(ValueError):
@@ -50,7 +50,7 @@ def _check_probe_row(row, where: str) -> dict:
             raise DataError(f"{where}: field '{key}' must be a list of non-empty strings")
     if not row["answers"]:
         raise DataError(f"{where}: field 'answers' is empty")
-    return {"id": row["id"], "category": row["category"], "instruction": row["instruction"],
+    return {"id": row["id"], "category": row["category"], "format": row["format"], "instruction": row["instruction"],
             "answers": row["answers"], "wrong": row.get("wrong", [])}
 
 
@@ -123,6 +123,6 @@ def load(preset, split: str, limit: int | None = None) -> Dataset:
 
 
 def load_probes(path: str | Path = PROBES, limit: int | None = None) -> Dataset:
-    """The forgetting probes: id, category, instruction, answers, wrong."""
+    """The forgetting probes: id, category, format (how a reply is scored), instruction, answers, wrong."""
     rows = read_jsonl(path, check=_check_probe_row)
     return Dataset.from_list(_limit(rows, limit))
