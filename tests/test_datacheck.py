@@ -179,3 +179,22 @@ def test_main_prints_every_band_and_fails_on_bad_data(tmp_path, capsys):
     for name in list(dc.SPLIT_BANDS) + list(dc.CORPUS_BANDS)[:4]:
         assert name in out
     assert "one-sentence summaries" in out and "OUT OF BAND" in out and "closest train/validation-test pairs" in out
+
+
+def test_reviewed_pairs_are_read_from_the_data_folder(tmp_path):
+    assert dc.read_review(tmp_path) == {}
+    path = tmp_path / dc.REVIEW_FILE
+    path.write_text("held_id\ttest_id\twhy\ntrain-watch\ttest-twin\tread: one is a wall clock\n", encoding="utf-8")
+    reviewed = dc.read_review(tmp_path)
+    held, test = _scenario_rows(HELD, "train"), _scenario_rows(TEST, "test")
+    assert reviewed == {("train-watch", "test-twin"): "read: one is a wall clock"}
+    assert dc.twins(held, test, reviewed=reviewed) == []
+    path.write_text("held_id\ttest_id\twhy\ntrain-watch test-twin\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: want three tab-separated cells"):
+        dc.read_review(tmp_path)
+
+
+def test_shipped_review_file_is_well_formed():
+    reviewed = dc.read_review(dc.POCKET)
+    assert reviewed and all(a.startswith(("pocket-train-", "pocket-validation-")) and b.startswith("pocket-test-")
+                            for a, b in reviewed)
