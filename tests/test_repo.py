@@ -13,27 +13,6 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "labs").glob("*.ipynb"))
 
 
-def _names(lines):
-    out = set()
-    for line in lines:
-        line = line.split("#")[0].strip()
-        line = line[2:].strip() if line.startswith("- ") else line
-        if line and not line.startswith(("-e", "python", "pip")) and ":" not in line and line != "-e .":
-            out.add(re.split(r"[<>=!~\[ ]", line)[0].lower())
-    return out
-
-
-def test_requirements_and_environment_agree():
-    req = _names((REPO / "requirements.txt").read_text().splitlines())
-    env_lines = (REPO / "environment.yml").read_text().split("- pip:")[1].splitlines()
-    env = _names(env_lines)
-    assert req == env, f"only in requirements.txt: {req - env}; only in environment.yml: {env - req}"
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            assert "#" in line, f"requirements.txt line without a comment naming what needs it: {line}"
-            assert "==2.13.0" not in line
-
-
 def test_no_init_in_datasets_folder():
     assert not list((REPO / "datasets").rglob("__init__.py"))
 
