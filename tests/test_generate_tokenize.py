@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 from transformers import DataCollatorForSeq2Seq
 
 from helpers import generate, models, prompts
@@ -134,8 +135,6 @@ def test_a_token_budget_puts_fewer_long_prompts_in_a_batch(tokenizer, monkeypatc
 def test_soft_prompt_models_generate_what_a_step_by_step_greedy_loop_gives(embedded):
     """peft prompt tuning generated garbage with the KV cache on the embedded model; generate.batch must match plain
     greedy decoding (one full forward pass per new token)."""
-    from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
-
     model, tok = embedded
     pt = get_peft_model(copy.deepcopy(model), PromptTuningConfig(
         task_type=TaskType.CAUSAL_LM, num_virtual_tokens=8, prompt_tuning_init=PromptTuningInit.TEXT,

@@ -6,11 +6,12 @@ import subprocess
 import sys
 import textwrap
 
+import nbformat
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import config, data, record, runner
+from helpers import config, data, record, runner, train
 from helpers.tokenizing import IGNORE, Truncation, build
 
 
@@ -55,8 +56,6 @@ def test_runner_rejects_unknown_preset_and_lab():
 
 
 def test_failing_lab_is_named_and_earlier_results_stay(tmp_path, monkeypatch):
-    import nbformat
-
     labs = tmp_path / "labs"
     labs.mkdir()
     for name, src in (("00_ok", "x = 1"), ("01_bad", "raise RuntimeError('boom')")):
@@ -131,7 +130,5 @@ def test_zero_or_negative_sizes_name_the_parameter(knob):
                                          ("epochs", 0), ("max_steps", -5), ("save_every", -1),
                                          ("warmup_ratio", 1.5), ("scheduler", "exp"), ("precision", "fp8")])
 def test_bad_training_settings_name_the_parameter(tmp_path, field, value):
-    from helpers import train
-
     with pytest.raises(ValueError, match=field):
         train.TrainConfig(output_dir=tmp_path, **{field: value}).validate()
