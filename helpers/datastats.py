@@ -145,12 +145,15 @@ def probe_block() -> str:
     from . import models, probes
 
     model, tokenizer = models.load("pocket")
-    rows = load_probes()
-    result = probes.evaluate(model, tokenizer, rows)
+    return baseline_block(probes.evaluate(model, tokenizer, load_probes()))
+
+
+def baseline_block(result) -> str:
+    """The probe-baseline block of a ``probes.ProbeResult``: accuracy per category and overall."""
     counts = {c: result.categories.count(c) for c in result.per_category}
     lines = [PROBES_BEGIN, "| category | probes | accuracy |", "|---|---|---|"]
     lines += [f"| {c} | {counts[c]} | {100 * a:.0f}% |" for c, a in result.per_category.items()]
-    lines += [f"| **all** | {len(rows)} | **{100 * result.accuracy:.1f}%** |", "",
+    lines += [f"| **all** | {len(result.correct)} | **{100 * result.accuracy:.1f}%** |", "",
               "Measured with `python -m helpers.datastats --probes` (greedy decoding, 16 new tokens, chat template).",
               PROBES_END]
     return "\n".join(lines)

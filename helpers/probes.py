@@ -97,8 +97,11 @@ def _clauses(reply: str) -> list[tuple[str, str]]:
     """The reply's first non-empty line cut into (clause, what ended it); "/" reads as "or"."""
     if not isinstance(reply, str):
         raise TypeError(f"a reply must be a string, got {type(reply).__name__}")
-    lines = [ln for ln in reply.strip().splitlines() if ln.strip()]
-    first = re.sub(r"(?<=\d),(?=\d{3}\b)", "", lines[0]).replace("/", " or ") if lines else ""
+    lines = [ln for ln in reply.strip().splitlines() if ln.strip()] or [""]
+    first = lines[0]
+    if len(lines) > 1 and re.match(r"\s*1[.)]\s", first) and re.match(r"\s*2[.)]\s", lines[1]):
+        first = re.sub(r"^\s*1[.)]\s+", "", first)  # a numbered list: "1." numbers the item, it is no answer
+    first = re.sub(r"(?<=\d),(?=\d{3}\b)", "", first).replace("/", " or ")
     pieces = _CLAUSE_END.split(first + " ")
     ends = [m.group(0).strip() for m in _CLAUSE_END.finditer(first + " ")] + [""]
     return [(c.strip(), e) for c, e in zip(pieces, ends) if c.strip()]

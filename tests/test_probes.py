@@ -84,6 +84,12 @@ def test_numbers_in_digits_and_words(text, expected):
     assert probes.numbers(text) == expected
 
 
+def test_a_numbered_list_is_not_read_as_a_count():
+    one = SHIPPED["count-016"]  # How many items are in this list: pen?
+    assert not probes.judge("1. pen\n2. pen\n3. pen", one)
+    assert probes.judge("1 item: pen.", one) and probes.judge("One.\n2. is wrong", one)
+
+
 def test_number_rule_ignores_the_question_s_own_numbers():
     ask = "How many hours are in two days? Answer with the number only."
     assert probes.is_correct("Two days have 48 hours.", ["48"], fmt="number", instruction=ask)
