@@ -20,6 +20,7 @@ starts them one after the other. ``--size tiny`` runs every code path on a rando
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -31,6 +32,15 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, default_data_collator
+
+from helpers import data, device, generate, memory, models, prompts, tokenizing, train
+from helpers.record import write_atomic
+from helpers.tokenizing import IGNORE
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench"
@@ -54,7 +64,6 @@ TARGETS = [
 @dataclass
 class Sizes:
     """How big each benchmark is; ``pocket`` keeps the whole run near 10 minutes on a 2-core CPU."""
-
     model: str = "pocket"  # "pocket" (the embedded SmolLM2-135M), "tiny" (random, for tests) or a local model folder
     train_examples: int = 32
     batch_size: int = 4
@@ -93,20 +102,12 @@ SIZES = {
 
 def peak_bytes() -> int:
     """Peak memory of this process (``helpers.memory.peak_bytes`` on the device training uses)."""
-    import torch
-
-    from helpers import memory
-
     return memory.peak_bytes("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def matmul_peak(n: int, repeats: int) -> dict:
     """FLOP/s of an n x n matmul on this device, in the precision training uses there (``helpers.device`` policy):
     the best of ``repeats`` timed runs (after a warm-up)."""
-    import torch
-
-    from helpers import device
-
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = device.dtype(dev=torch.device(dev))
     a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
@@ -131,8 +132,6 @@ def matmul_peak(n: int, repeats: int) -> dict:
 
 
 def _model(sizes: Sizes):
-    from helpers import models
-
     if sizes.model == "tiny":
         return models.tiny("causal", seed=0)
     if sizes.model == "pocket":
@@ -141,18 +140,12 @@ def _model(sizes: Sizes):
 
 
 def _train_rows(tokenizer, sizes: Sizes):
-    from helpers import data, tokenizing
-
     rows = data.load_dialogsum("pocket", "train", limit=sizes.train_examples)
     return tokenizing.summary_dataset(tokenizer, "causal", rows, sizes.max_source, sizes.max_target)
 
 
 def _pad_fixed(ds, pad_id: int, length: int):
     """The course recipe's rows: every row padded (on the right) to ``length``; padding masked in the labels."""
-    from datasets import Dataset
-
-    from helpers.tokenizing import IGNORE
-
     out = []
     for r in ds:
         k = length - len(r["input_ids"])
@@ -165,8 +158,6 @@ def _pad_fixed(ds, pad_id: int, length: int):
 
 def _group_by_length(on: bool) -> dict:
     """Trainer's length grouping: ``train_sampling_strategy`` in transformers 5, ``group_by_length`` before."""
-    from transformers import TrainingArguments
-
     if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
         return {"train_sampling_strategy": "group_by_length" if on else "random"}
     return {"group_by_length": on}
@@ -175,11 +166,6 @@ def _group_by_length(on: bool) -> dict:
 def _train_trainer(model, tokenizer, ds, sizes: Sizes, tmp: Path, best: bool) -> dict:
     """transformers' Trainer: as the course's lab uses it (fp32, every row padded to a fixed length), or ``best``:
     the precision policy's precision, batches grouped by length, each padded to its own longest row."""
-    import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, default_data_collator
-
-    from helpers import device
-
     precision = device.precision() if best else "fp32"
     if best:
         rows, collate = ds, DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
@@ -212,8 +198,6 @@ def _train_trainer(model, tokenizer, ds, sizes: Sizes, tmp: Path, best: bool) ->
 
 
 def _train_ours(model, tokenizer, ds, sizes: Sizes, tmp: Path, name: str) -> dict:
-    from helpers import train
-
     cfg = train.TrainConfig(output_dir=tmp / name, epochs=1.0, batch_size=sizes.batch_size,
                             learning_rate=sizes.learning_rate, save_model=False, progress=False, seed=0)
     t0 = time.perf_counter()
@@ -224,8 +208,6 @@ def _train_ours(model, tokenizer, ds, sizes: Sizes, tmp: Path, name: str) -> dic
 
 
 def _lora(model, sizes: Sizes):
-    from peft import LoraConfig, get_peft_model
-
     cfg = LoraConfig(r=sizes.lora_rank, lora_alpha=2 * sizes.lora_rank, lora_dropout=0.0,
                      target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     return get_peft_model(model, cfg)
@@ -234,10 +216,6 @@ def _lora(model, sizes: Sizes):
 def worker(side: str, sizes: Sizes) -> dict:
     """One training side: 'course' (Trainer as the course uses it), 'best' (Trainer used well), 'ours'
     (helpers.train), 'lora' (helpers.train + peft)."""
-    import torch
-
-    from helpers import memory, models
-
     if side not in SIDES:
         raise ValueError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
     rss_runtime = memory.rss_bytes()  # Python, torch and transformers imported; no model yet
@@ -258,7 +236,6 @@ def worker(side: str, sizes: Sizes) -> dict:
         out["trainable_params"] = models.n_params(model, trainable_only=True)
     else:
         out["trainable_params"] = params
-    import gc
 
     gc.collect()
     out["rss_before"] = memory.rss_bytes()  # weights and data loaded, training not started
@@ -282,8 +259,6 @@ def estimate_bytes(model, batch: int, seq: int, lora: bool, sizes: Sizes) -> dic
     helpers.memory estimates full fine-tuning; for LoRA the same parts are composed: every weight, gradients and
     AdamW states for the adapter's parameters only, and the same activations.
     """
-    from helpers import device, memory
-
     precision = device.precision()
     full = memory.estimate_for(model, batch, seq, precision)
     if not lora:
@@ -298,8 +273,6 @@ def estimate_bytes(model, batch: int, seq: int, lora: bool, sizes: Sizes) -> dic
 
 def lora_params(model, sizes: Sizes) -> int:
     """Trainable parameters LoRA adds to ``model`` (q_proj and v_proj, rank sizes.lora_rank), counted without peft."""
-    import torch
-
     n = 0
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in ("q_proj", "v_proj"):
@@ -361,11 +334,9 @@ def bench_compute(ours: dict, course: dict) -> dict:
 
 
 def bench_generation(sizes: Sizes, model=None, tokenizer=None) -> dict:
-    """helpers.generate.batch with sizes.gen_batch_size against batch_size=1 on the same test prompts."""
-    from helpers import data, generate, prompts
-
+    """helpers.generate.batch with sizes.gen_batch_size against batch_size=1 on the same test prompts, in the
+    precision policy's precision; where that is not fp32, the batched run is also timed in fp32."""
     if model is None:
-        import torch
 
         model, tokenizer = _model(sizes)
         if torch.cuda.is_available():
@@ -384,11 +355,20 @@ def bench_generation(sizes: Sizes, model=None, tokenizer=None) -> dict:
     same = [a == b for a, b in zip(single, batched)]
     differ = [{"single": a, "batched": b} for a, b in zip(single, batched) if a != b][:3]
     n = len(texts)
-    return {"examples": n, "batch_size": sizes.gen_batch_size, "max_new_tokens": sizes.max_new_tokens,
-            "single": {"seconds": t_single, "examples_per_s": n / t_single},
-            "batched": {"seconds": t_batched, "examples_per_s": n / t_batched},
-            "ratios": {"examples_per_s": t_single / t_batched},
-            "identical_outputs": sum(same), "identical_share": sum(same) / n, "differing_examples": differ}
+    out = {"examples": n, "batch_size": sizes.gen_batch_size, "max_new_tokens": sizes.max_new_tokens,
+           "precision": device.precision(), "single": {"seconds": t_single, "examples_per_s": n / t_single},
+           "batched": {"seconds": t_batched, "examples_per_s": n / t_batched},
+           "ratios": {"examples_per_s": t_single / t_batched},
+           "identical_outputs": sum(same), "identical_share": sum(same) / n, "differing_examples": differ}
+    if out["precision"] != "fp32":  # what the precision policy buys: the same batched run in fp32
+        t0 = time.perf_counter()
+        fp32 = generate.batch(model, tokenizer, texts, max_new_tokens=sizes.max_new_tokens,
+                              batch_size=sizes.gen_batch_size, progress=False, precision="fp32")
+        t_fp32 = time.perf_counter() - t0
+        out["batched_fp32"] = {"seconds": t_fp32, "examples_per_s": n / t_fp32,
+                               "identical_to_policy": sum(x == y for x, y in zip(fp32, batched))}
+        out["ratios"]["policy_over_fp32_examples_per_s"] = t_fp32 / t_batched
+    return out
 
 
 def bench_memory(full: dict, lora: dict, sizes: Sizes) -> dict:
@@ -525,7 +505,14 @@ def markdown(r: dict) -> str:
                   f"| batched (batch {g['batch_size']}, left padding) | {g['batched']['seconds']:.1f} | "
                   f"{g['batched']['examples_per_s']:.2f} |",
                   f"| ratio | | **{g['ratios']['examples_per_s']:.2f}x** |", "",
-                  f"Identical greedy outputs: {g['identical_outputs']} of {g['examples']}."]
+                  f"Identical greedy outputs (batched vs one at a time, both {g.get('precision', 'fp32')}): "
+                  f"{g['identical_outputs']} of {g['examples']}."]
+        if "batched_fp32" in g:
+            f = g["batched_fp32"]
+            lines += ["", f"The same batched run in fp32: {f['seconds']:.1f} s ({f['examples_per_s']:.2f} examples/s): "
+                      f"{g.get('precision')} is **{g['ratios']['policy_over_fp32_examples_per_s']:.2f}x** faster; "
+                      f"{f['identical_to_policy']} of {g['examples']} summaries are identical across the two "
+                      f"precisions (greedy text may differ token by token)."]
     if "memory" in r:
         mem = r["memory"]
         q = mem["ratios"]
@@ -591,7 +578,6 @@ def main(argv: list[str] | None = None) -> dict:
         print(MARK + json.dumps(result), flush=True)
         return result
 
-    import torch
 
     sizes = SIZES[a.size]
     over = {k: v for k, v in {"train_examples": a.train_examples, "gen_examples": a.gen_examples,
@@ -611,7 +597,6 @@ def main(argv: list[str] | None = None) -> dict:
                        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
             "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "load_before": list(os.getloadavg()), "isolated_processes": not a.in_process}
-    from helpers import device
 
     meta["precision"] = device.precision()
     results: dict = {"meta": meta, "sizes": asdict(sizes)}
@@ -643,7 +628,6 @@ def main(argv: list[str] | None = None) -> dict:
     meta["seconds"] = time.perf_counter() - t_all
     results["targets"] = check_targets(results)
 
-    from helpers.record import write_atomic
 
     a.out.mkdir(parents=True, exist_ok=True)
     write_atomic(a.out / "results.json", json.dumps(results, indent=2, default=float))

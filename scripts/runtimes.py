@@ -1,0 +1,95 @@
+"""Rewrite the labs' runtime tables from measured runs: ``python scripts/runtimes.py runs/<pocket run> runs/<smoke run>``.
+
+Each lab's intro holds a block between ``<!-- runtime -->`` and ``<!-- /runtime -->`` with the whole notebook's wall
+time, and a "⏱ Runtime of the next cell" markdown cell before every long cell. Both are filled from the executed
+notebooks of a ``make labs`` run (papermill stores every cell's duration) and the run's ``timings.json``; the CPU
+model and the precision come from the run's ``summary.md``. Cells are matched by their source, so the parameters
+cell papermill injects does not shift them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NEXT_CELL = "⏱ **Runtime of the next cell**"
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def durations(run: Path, lab: str) -> dict[str, float]:
+    """Seconds each code cell took in the executed notebook, keyed by its source."""
+    nb = json.loads((run / f"{lab}.ipynb").read_text())
+    return {_source(c): c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0
+            for c in nb["cells"] if c["cell_type"] == "code"}
+
+
+def run_facts(run: Path) -> tuple[str, str]:
+    """(device line, precision) from a run's summary.md."""
+    text = (run / "summary.md").read_text()
+    m = re.search(r"precision: `([^`]+)`; device: (.+)", text)
+    return (m.group(2).strip(), m.group(1)) if m else ("unknown device", "unknown")
+
+
+def intro_block(pocket: Path, smoke: Path, lab: str) -> str:
+    times = {name: json.loads((run / "timings.json").read_text()) for name, run in (("pocket", pocket), ("smoke", smoke))}
+    dev, precision = run_facts(pocket)
+    return ("<!-- runtime -->\n**Runtime** (whole notebook, measured with `make labs`)\n\n"
+            "| preset | wall time |\n|---|---|\n"
+            f"| `pocket` (default) | {_minutes(times['pocket'][lab])} (run `{pocket.name}`, {precision}) |\n"
+            f"| `smoke` (CI) | {_minutes(times['smoke'][lab])} (run `{smoke.name}`) |\n\n"
+            f"Measured on {dev}; expect about 1.5x either way on other laptop CPUs, and more on CPUs without fast "
+            f"bf16 (they compute in fp32). The GPU presets (`course`, `modern`) have not been timed end to end yet.\n"
+            "<!-- /runtime -->")
+
+
+def update(lab_path: Path, pocket: Path, smoke: Path) -> int:
+    """Rewrite one lab's tables; returns how many were rewritten."""
+    lab = lab_path.stem
+    nb = json.loads(lab_path.read_text())
+    took = {name: durations(run, lab) for name, run in (("pocket", pocket), ("smoke", smoke))}
+    changed = 0
+    for i, cell in enumerate(nb["cells"]):
+        text = _source(cell)
+        if "<!-- runtime -->" in text:
+            new = re.sub(r"<!-- runtime -->.*?<!-- /runtime -->", intro_block(pocket, smoke, lab), text, flags=re.S)
+        elif cell["cell_type"] == "markdown" and text.startswith(NEXT_CELL):
+            following = next(_source(c) for c in nb["cells"][i + 1:] if c["cell_type"] == "code")
+            new = (f"{NEXT_CELL} (measured; run `{pocket.name}` for pocket, `{smoke.name}` for smoke)\n\n"
+                   "| preset | laptop-class CPU, 2 cores |\n|---|---|\n"
+                   f"| `pocket` | {_minutes(took['pocket'].get(following, 0.0))} |\n"
+                   f"| `smoke` (CI) | {_minutes(took['smoke'].get(following, 0.0))} |")
+        else:
+            continue
+        if new != text:
+            cell["source"] = new.splitlines(keepends=True)
+            changed += 1
+    lab_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__.splitlines()[0], file=sys.stderr)
+        return 2
+    pocket, smoke = (Path(a).resolve() for a in argv)
+    for run in (pocket, smoke):
+        if not (run / "timings.json").exists():
+            print(f"{run} has no timings.json: give the folder of a complete `make labs` run", file=sys.stderr)
+            return 2
+    for lab in sorted((REPO / "labs").glob("[0-9][0-9]_*.ipynb")):
+        print(f"{lab.name}: {update(lab, pocket, smoke)} table(s) rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
