@@ -442,6 +442,117 @@ def _mb(b: float) -> str:
     return f"{b / 2**20:,.0f} MiB"
 
 
+def _md_training(r: dict, m: dict, s: dict) -> list[str]:
+    lines: list[str] = []
+    tr = r["training"]
+    lines += ["", "## 1. Training: `helpers.train` vs `transformers.Trainer`", "",
+              f"{s['train_examples']} pocket training examples, batch {s['batch_size']}, one epoch, the "
+              f"`{s['model']}` model. Course recipe: `Trainer` as the course uses it, fp32, every row padded to "
+              f"{s['max_source'] + s['max_target']} tokens. Best Trainer: `group_by_length=True`, dynamic padding "
+              f"(`DataCollatorForSeq2Seq`), {tr['best_trainer'].get('precision', 'fp32')}. Ours: dynamic padding, "
+              f"length-grouped batches, {tr['ours'].get('precision', 'fp32')} (the precision policy's choice here).",
+              "", "| | course recipe | best Trainer | helpers.train | ours vs course | ours vs best |",
+              "|---|---|---|---|---|---|"]
+    c, b, o, q = tr["course"], tr["best_trainer"], tr["ours"], tr["ratios"]
+    lines += [f"| precision | {c.get('precision', 'fp32')} | {b.get('precision', 'fp32')} | {o.get('precision', 'fp32')} | | |",
+              f"| wall time | {c['wall_s']:.1f} s | {b['wall_s']:.1f} s | {o['wall_s']:.1f} s | "
+              f"{q['wall_time_speedup']:.2f}x faster | {b['wall_s'] / o['wall_s']:.2f}x faster |",
+              f"| tokens computed | {c['tokens']:,} | {b['tokens']:,} | {o['tokens']:,} | {q['tokens_computed']:.2f} | "
+              f"{q['tokens_computed_vs_best_trainer']:.2f} |",
+              f"| padding share | {c['padding_share']:.0%} | {b['padding_share']:.0%} | {o['padding_share']:.0%} | | |",
+              f"| useful tokens/s | {c['useful_tokens_per_s']:,.0f} | {b['useful_tokens_per_s']:,.0f} | "
+              f"{o['useful_tokens_per_s']:,.0f} | **{q['useful_tokens_per_s']:.2f}x** | "
+              f"**{q['useful_tokens_per_s_vs_best_trainer']:.2f}x** |",
+              f"| peak memory ({c['memory_kind']}) | {_mb(c['peak_bytes'])} | {_mb(b['peak_bytes'])} | "
+              f"{_mb(o['peak_bytes'])} | {q['peak_memory']:.2f} | |",
+              f"| mean training loss | {c['loss']:.3f} | {b['loss']:.3f} | {o['loss']:.3f} (last step) | | |"]
+    if all("load_1min" in x for x in (c, b, o)):
+        lines.append("| load average (1 min) before, after | " + " | ".join(
+            f"{x['load_1min'][0]:.1f}, {x['load_1min'][1]:.1f}" for x in (c, b, o)) + " | | |")
+    return lines
+
+
+def _md_compute(r: dict, m: dict, s: dict) -> list[str]:
+    lines: list[str] = []
+    cp = r["compute"]
+    mm = cp["matmul"]
+    lines += ["", "## 2. Compute efficiency", "",
+              f"{mm.get('dtype', 'float32')} matmul {mm['n']}x{mm['n']}, best of {mm['repeats']}: **{mm['best_flops'] / 1e9:.1f} GFLOP/s** "
+              f"(median {mm['median_flops'] / 1e9:.1f}), timed in the training process just before the loop.", "",
+              "| | GFLOP/s | share of the matmul peak |", "|---|---|---|",
+              f"| helpers.train, all tokens fed (6 x {cp['params'] / 1e6:.1f}M x tokens/s) | "
+              f"{cp['achieved_flops'] / 1e9:.1f} | **{cp['share_of_matmul_peak']:.0%}** |",
+              f"| helpers.train, useful tokens only | {cp['useful_flops'] / 1e9:.1f} | {cp['useful_share_of_matmul_peak']:.0%} |",
+              f"| course recipe, all tokens fed | {cp['course_achieved_flops'] / 1e9:.1f} | {cp['course_share_of_matmul_peak']:.0%} |"]
+    return lines
+
+
+def _md_generation(r: dict, m: dict, s: dict) -> list[str]:
+    lines: list[str] = []
+    g = r["generation"]
+    lines += ["", "## 3. Evaluation: batched generation", "",
+              f"{g['examples']} pocket test prompts (chat template), greedy, up to {g['max_new_tokens']} new tokens.", "",
+              "| | seconds | examples/s |", "|---|---|---|",
+              f"| one at a time | {g['single']['seconds']:.1f} | {g['single']['examples_per_s']:.2f} |",
+              f"| batched (batch {g['batch_size']}, left padding) | {g['batched']['seconds']:.1f} | "
+              f"{g['batched']['examples_per_s']:.2f} |",
+              f"| ratio | | **{g['ratios']['examples_per_s']:.2f}x** |", "",
+              f"Identical greedy outputs (batched vs one at a time, both {g.get('precision', 'fp32')}): "
+              f"{g['identical_outputs']} of {g['examples']}."]
+    if "batched_fp32" in g:
+        f = g["batched_fp32"]
+        lines += ["", f"The same batched run in fp32: {f['seconds']:.1f} s ({f['examples_per_s']:.2f} examples/s): "
+                  f"{g.get('precision')} is **{g['ratios']['policy_over_fp32_examples_per_s']:.2f}x** faster; "
+                  f"{f['identical_to_policy']} of {g['examples']} summaries are identical across the two "
+                  f"precisions (greedy text may differ token by token)."]
+    return lines
+
+
+def _md_memory(r: dict, m: dict, s: dict) -> list[str]:
+    lines: list[str] = []
+    mem = r["memory"]
+    q = mem["ratios"]
+
+    def est(side: dict) -> str:
+        return _mb(side["estimate"]["bytes"]) if side.get("estimate") else "n/a"
+
+    lines += ["", "## 4. Memory: full fine-tuning vs LoRA", "",
+              f"Same examples and batch as benchmark 1, both with `helpers.train`; LoRA (peft) rank "
+              f"{mem['lora']['rank']} on q_proj and v_proj. {mem['memory_kind']}"
+              f"{' of a fresh process each' if m['isolated_processes'] else ' (one process: approximate)'}.", "",
+              "| | trainable params | runtime alone | model + data loaded | peak | estimate (helpers.memory) |",
+              "|---|---|---|---|---|---|"]
+    for name, label in (("full", "full fine-tuning"), ("lora", "LoRA")):
+        m_ = mem[name]
+        lines.append(f"| {label} | {m_['trainable_params']:,} | "
+                     f"{_mb(m_['rss_runtime']) if m_.get('rss_runtime') else 'n/a'} | {_mb(m_['rss_before'])} | "
+                     f"{_mb(m_['peak_bytes'])} | {est(m_)} |")
+    lines += ["", f"LoRA / full: peak **{q['lora_over_full_peak']:.0%}**, growth during training "
+              f"{q['lora_over_full_increment']:.0%}, useful tokens/s {q['lora_over_full_speed']:.2f}x."]
+    if "measured_over_estimate_full" in q:
+        lines += ["", f"Measured (peak minus the runtime alone) over the estimate: full fine-tuning "
+                  f"{q['measured_over_estimate_full']:.2f}, LoRA {q.get('measured_over_estimate_lora', float('nan')):.2f}; "
+                  f"the estimate puts LoRA at {q['estimate_lora_over_full']:.0%} of full fine-tuning. "
+                  "helpers.memory estimates full fine-tuning; the LoRA estimate composes its parts (all weights, "
+                  "gradients and AdamW states of the adapter only, the same activations)."]
+    return lines
+
+
+def _md_labs(r: dict, m: dict, s: dict) -> list[str]:
+    lines: list[str] = []
+    lb = r["labs"]
+    lines += ["", "## 5. The workbook: wall time per lab", ""]
+    if lb.get("available"):
+        lines += [f"From `runs/{lb['run']}/timings.json` (preset `{lb['preset']}`"
+                  f"{'' if lb.get('all_labs') else '; no pocket run of every lab was found, so some labs may be missing'}).",
+                  "",
+                  "| lab | minutes |", "|---|---|"]
+        lines += [f"| {k} | {v / 60:.1f} |" for k, v in lb["seconds"].items()]
+        lines += [f"| **all** | **{lb['total_s'] / 60:.1f}** |"]
+    else:
+        lines += [lb["note"]]
+    return lines
+
 def markdown(r: dict) -> str:
     m = r["meta"]
     lines = ["# Benchmarks", "",
@@ -458,99 +569,10 @@ def markdown(r: dict) -> str:
         shown = "n/a" if v is None else (f"{v:.0%}" if share else f"{v:.2f}{unit}" if unit == "x" else f"{v:.1f}{unit}")
         goal = f"{t['op']} {t['threshold']:.0%}" if share else f"{t['op']} {t['threshold']:g}{unit}"
         lines.append(f"| {t['target']} | {shown} | {goal} | {'n/a' if t['met'] is None else ('yes' if t['met'] else 'no')} |")
-    s = r["sizes"]
-    if "training" in r:
-        tr = r["training"]
-        lines += ["", "## 1. Training: `helpers.train` vs `transformers.Trainer`", "",
-                  f"{s['train_examples']} pocket training examples, batch {s['batch_size']}, one epoch, the "
-                  f"`{s['model']}` model. Course recipe: `Trainer` as the course uses it, fp32, every row padded to "
-                  f"{s['max_source'] + s['max_target']} tokens. Best Trainer: `group_by_length=True`, dynamic padding "
-                  f"(`DataCollatorForSeq2Seq`), {tr['best_trainer'].get('precision', 'fp32')}. Ours: dynamic padding, "
-                  f"length-grouped batches, {tr['ours'].get('precision', 'fp32')} (the precision policy's choice here).",
-                  "", "| | course recipe | best Trainer | helpers.train | ours vs course | ours vs best |",
-                  "|---|---|---|---|---|---|"]
-        c, b, o, q = tr["course"], tr["best_trainer"], tr["ours"], tr["ratios"]
-        lines += [f"| precision | {c.get('precision', 'fp32')} | {b.get('precision', 'fp32')} | {o.get('precision', 'fp32')} | | |",
-                  f"| wall time | {c['wall_s']:.1f} s | {b['wall_s']:.1f} s | {o['wall_s']:.1f} s | "
-                  f"{q['wall_time_speedup']:.2f}x faster | {b['wall_s'] / o['wall_s']:.2f}x faster |",
-                  f"| tokens computed | {c['tokens']:,} | {b['tokens']:,} | {o['tokens']:,} | {q['tokens_computed']:.2f} | "
-                  f"{q['tokens_computed_vs_best_trainer']:.2f} |",
-                  f"| padding share | {c['padding_share']:.0%} | {b['padding_share']:.0%} | {o['padding_share']:.0%} | | |",
-                  f"| useful tokens/s | {c['useful_tokens_per_s']:,.0f} | {b['useful_tokens_per_s']:,.0f} | "
-                  f"{o['useful_tokens_per_s']:,.0f} | **{q['useful_tokens_per_s']:.2f}x** | "
-                  f"**{q['useful_tokens_per_s_vs_best_trainer']:.2f}x** |",
-                  f"| peak memory ({c['memory_kind']}) | {_mb(c['peak_bytes'])} | {_mb(b['peak_bytes'])} | "
-                  f"{_mb(o['peak_bytes'])} | {q['peak_memory']:.2f} | |",
-                  f"| mean training loss | {c['loss']:.3f} | {b['loss']:.3f} | {o['loss']:.3f} (last step) | | |"]
-        if all("load_1min" in x for x in (c, b, o)):
-            lines.append("| load average (1 min) before, after | " + " | ".join(
-                f"{x['load_1min'][0]:.1f}, {x['load_1min'][1]:.1f}" for x in (c, b, o)) + " | | |")
-    if "compute" in r:
-        cp = r["compute"]
-        mm = cp["matmul"]
-        lines += ["", "## 2. Compute efficiency", "",
-                  f"{mm.get('dtype', 'float32')} matmul {mm['n']}x{mm['n']}, best of {mm['repeats']}: **{mm['best_flops'] / 1e9:.1f} GFLOP/s** "
-                  f"(median {mm['median_flops'] / 1e9:.1f}), timed in the training process just before the loop.", "",
-                  "| | GFLOP/s | share of the matmul peak |", "|---|---|---|",
-                  f"| helpers.train, all tokens fed (6 x {cp['params'] / 1e6:.1f}M x tokens/s) | "
-                  f"{cp['achieved_flops'] / 1e9:.1f} | **{cp['share_of_matmul_peak']:.0%}** |",
-                  f"| helpers.train, useful tokens only | {cp['useful_flops'] / 1e9:.1f} | {cp['useful_share_of_matmul_peak']:.0%} |",
-                  f"| course recipe, all tokens fed | {cp['course_achieved_flops'] / 1e9:.1f} | {cp['course_share_of_matmul_peak']:.0%} |"]
-    if "generation" in r:
-        g = r["generation"]
-        lines += ["", "## 3. Evaluation: batched generation", "",
-                  f"{g['examples']} pocket test prompts (chat template), greedy, up to {g['max_new_tokens']} new tokens.", "",
-                  "| | seconds | examples/s |", "|---|---|---|",
-                  f"| one at a time | {g['single']['seconds']:.1f} | {g['single']['examples_per_s']:.2f} |",
-                  f"| batched (batch {g['batch_size']}, left padding) | {g['batched']['seconds']:.1f} | "
-                  f"{g['batched']['examples_per_s']:.2f} |",
-                  f"| ratio | | **{g['ratios']['examples_per_s']:.2f}x** |", "",
-                  f"Identical greedy outputs (batched vs one at a time, both {g.get('precision', 'fp32')}): "
-                  f"{g['identical_outputs']} of {g['examples']}."]
-        if "batched_fp32" in g:
-            f = g["batched_fp32"]
-            lines += ["", f"The same batched run in fp32: {f['seconds']:.1f} s ({f['examples_per_s']:.2f} examples/s): "
-                      f"{g.get('precision')} is **{g['ratios']['policy_over_fp32_examples_per_s']:.2f}x** faster; "
-                      f"{f['identical_to_policy']} of {g['examples']} summaries are identical across the two "
-                      f"precisions (greedy text may differ token by token)."]
-    if "memory" in r:
-        mem = r["memory"]
-        q = mem["ratios"]
-
-        def est(side: dict) -> str:
-            return _mb(side["estimate"]["bytes"]) if side.get("estimate") else "n/a"
-
-        lines += ["", "## 4. Memory: full fine-tuning vs LoRA", "",
-                  f"Same examples and batch as benchmark 1, both with `helpers.train`; LoRA (peft) rank "
-                  f"{mem['lora']['rank']} on q_proj and v_proj. {mem['memory_kind']}"
-                  f"{' of a fresh process each' if m['isolated_processes'] else ' (one process: approximate)'}.", "",
-                  "| | trainable params | runtime alone | model + data loaded | peak | estimate (helpers.memory) |",
-                  "|---|---|---|---|---|---|"]
-        for name, label in (("full", "full fine-tuning"), ("lora", "LoRA")):
-            m_ = mem[name]
-            lines.append(f"| {label} | {m_['trainable_params']:,} | "
-                         f"{_mb(m_['rss_runtime']) if m_.get('rss_runtime') else 'n/a'} | {_mb(m_['rss_before'])} | "
-                         f"{_mb(m_['peak_bytes'])} | {est(m_)} |")
-        lines += ["", f"LoRA / full: peak **{q['lora_over_full_peak']:.0%}**, growth during training "
-                  f"{q['lora_over_full_increment']:.0%}, useful tokens/s {q['lora_over_full_speed']:.2f}x."]
-        if "measured_over_estimate_full" in q:
-            lines += ["", f"Measured (peak minus the runtime alone) over the estimate: full fine-tuning "
-                      f"{q['measured_over_estimate_full']:.2f}, LoRA {q.get('measured_over_estimate_lora', float('nan')):.2f}; "
-                      f"the estimate puts LoRA at {q['estimate_lora_over_full']:.0%} of full fine-tuning. "
-                      "helpers.memory estimates full fine-tuning; the LoRA estimate composes its parts (all weights, "
-                      "gradients and AdamW states of the adapter only, the same activations)."]
-    if "labs" in r:
-        lb = r["labs"]
-        lines += ["", "## 5. The workbook: wall time per lab", ""]
-        if lb.get("available"):
-            lines += [f"From `runs/{lb['run']}/timings.json` (preset `{lb['preset']}`"
-                      f"{'' if lb.get('all_labs') else '; no pocket run of every lab was found, so some labs may be missing'}).",
-                      "",
-                      "| lab | minutes |", "|---|---|"]
-            lines += [f"| {k} | {v / 60:.1f} |" for k, v in lb["seconds"].items()]
-            lines += [f"| **all** | **{lb['total_s'] / 60:.1f}** |"]
-        else:
-            lines += [lb["note"]]
+    for name, section in (("training", _md_training), ("compute", _md_compute), ("generation", _md_generation),
+                          ("memory", _md_memory), ("labs", _md_labs)):
+        if name in r:
+            lines += section(r, m, r["sizes"])
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,7 @@ In the style of transformers' ``run_summarization_no_trainer.py``: gradient accu
 gradient clipping, AdamW with warmup and decay, validation loss every N steps, a seed, a JSON log of every optimizer
 step, ``save_state`` checkpoints (``helpers.checkpoints``) and exact resume on CPU.
 
-    cfg = TrainConfig(output_dir=artifacts_dir() / "full_ft", epochs=1.0, batch_size=8, learning_rate=1e-4)
+    cfg = TrainConfig(output_dir=artifacts_dir(preset) / "full_ft", epochs=1.0, batch_size=8, learning_rate=1e-4)
     result = run(model, tokenizer, train_ds, eval_ds, cfg)   # rows with input_ids/attention_mask/labels
     result.log            # per optimizer step: step, epoch, loss, lr, grad_norm, tokens, useful_tokens, seconds
     result.eval_log       # step, eval_loss
@@ -214,8 +214,9 @@ def _out_of_memory(e: Exception, step: int, shape, cfg: TrainConfig, last_ckpt) 
 def run(model, tokenizer, train_ds, eval_ds, cfg: TrainConfig) -> TrainResult:
     """Train ``model`` on ``train_ds`` (rows with input_ids/attention_mask/labels), validating on ``eval_ds``.
 
-    The loop itself is one flat ``while`` over epochs and batches, as in the reference script; it runs to about
-    120 lines because resume, checkpoints and the step log sit in it where a reader expects them.
+    Long on purpose (about 180 lines): set-up, resume, the loop and the end are one flat read, top to bottom, as in
+    transformers' no-trainer script and nanoGPT; the loop's state (step, epoch, batches_done, the logs, the sums of
+    the current optimizer step) is named variables a reader can follow, not an object to look up.
     """
     cfg = dataclasses.replace(cfg, output_dir=Path(cfg.output_dir))
     cfg.validate()
