@@ -48,7 +48,11 @@ _MODERN = dataclasses.replace(
     _COURSE, name="modern", model="HuggingFaceTB/SmolLM2-360M-Instruct", model_kind="causal",
     context_limit=8192, max_source_tokens=768, learning_rate=5e-5, lora_rank=16,
     description="A small modern chat model from the Hub on DialogSum, GPU sizes.")
-PRESETS: dict[str, Preset] = {p.name: p for p in (_POCKET, _SMOKE, _COURSE, _MODERN)}
+_TINY_SEQ2SEQ = dataclasses.replace(
+    _SMOKE, name="tiny-seq2seq", model="tiny-seq2seq", model_kind="seq2seq", context_limit=512,
+    description="A tiny T5-style model built here (random weights, T5 special tokens, a tokenizer trained on the "
+                "pocket text): CI runs every lab's seq2seq path at smoke sizes. Its ROUGE means nothing.")
+PRESETS: dict[str, Preset] = {p.name: p for p in (_POCKET, _SMOKE, _COURSE, _MODERN, _TINY_SEQ2SEQ)}
 
 DEFAULT = "pocket"
 _POSITIVE = ("context_limit", "max_source_tokens", "max_target_tokens", "eval_examples", "batch_size",
@@ -100,42 +104,107 @@ def table(names: list[str] | None = None) -> str:
 
 
 # Knobs a single lab needs beyond the Preset fields, per preset; a lab's parameters cell may override any of them.
-# Every lab has one entry; presets missing from an entry fall back to "pocket" (course/modern) or fail loudly.
+# Every lab has an entry for every preset: a preset without one fails loudly (config.knobs), never borrows another's.
+# Sources of the course and modern settings:
+#   [course]  the course's lab 2 (FLAN-T5-base on DialogSum): full fine-tuning TrainingArguments(learning_rate=1e-5),
+#             batch size left at Trainer's default of 8; LoRA r=32, lora_alpha=32, target_modules ["q", "v"],
+#             lora_dropout 0.05 at learning_rate 1e-3; generation with max_new_tokens=200 for ROUGE (lab 2), 50 in
+#             its in-context learning lab (lab 1).
+#   [smollm2] HuggingFace alignment-handbook, recipes/smollm2/sft/config_smol.yaml (SFT of SmolLM2-360M from the
+#             base model on smol-smoltalk): learning_rate 1e-3, per-device batch 4 x 4 accumulation, warmup 0.1.
+#             Fine-tuning the *instruct* model on one task, we take a 20x smaller step (5e-5): not tuned here.
+#   [lora]    Hu et al. 2021 (LoRA), GPT-2 on E2E: learning rate 2e-4.
+# lora_scaling is alpha / r: 2 for pocket, smoke and modern (alpha = 2r), 1 for the course (r = alpha = 32).
 LAB_KNOBS: dict[str, dict[str, dict]] = {
     "01": {"pocket": {"n_eval": 50, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25, "batch_tokens": 8000,
                       "n_decoding": 3, "temperatures": [0.7, 1.3]},
            "smoke": {"n_eval": 6, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
                      "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "batch_tokens": 8000, "n_decoding": 2,
-                     "temperatures": [0.7, 1.3]}},
+                     "temperatures": [0.7, 1.3]},
+           # FLAN-T5's encoder reads 512 tokens: from k = 2 on most DialogSum prompts no longer fit and are skipped
+           "course": {"n_eval": 200, "k_values": [0, 1, 2, 3], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
+                      "shot_max_tokens": 200, "max_new_tokens": 50, "batch_size": 32, "batch_tokens": 65536,
+                      "n_decoding": 5, "temperatures": [0.7, 1.3]},  # max_new_tokens: [course] lab 1
+           "modern": {"n_eval": 200, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
+                      "plain_k": [0], "shot_max_tokens": 200, "max_new_tokens": 64, "batch_size": 32,
+                      "batch_tokens": 65536, "n_decoding": 5, "temperatures": [0.7, 1.3]},
+           "tiny-seq2seq": {"n_eval": 4, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3], "plain_k": [0],
+                            "shot_max_tokens": 120, "max_new_tokens": 16, "batch_size": 8, "batch_tokens": 8000,
+                            "n_decoding": 2, "temperatures": [0.7, 1.3]}},
     "02": {"pocket": {"timing_batches": 2, "n_show": 3},
-           "smoke": {"timing_batches": 1, "n_show": 2}},
+           "smoke": {"timing_batches": 1, "n_show": 2},
+           "course": {"timing_batches": 4, "n_show": 3},
+           "modern": {"timing_batches": 4, "n_show": 3},
+           "tiny-seq2seq": {"timing_batches": 1, "n_show": 1}},
     "03": {"pocket": {"train_examples": 256, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
                       "eval_every": 16, "eval_examples": 24, "memory_batch": 4, "draft_steps": 2},
            "smoke": {"train_examples": 8, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
-                     "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1}},
+                     "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1},
+           # the whole DialogSum train split (12,460 dialogues); lr and batch: [course]
+           "course": {"train_examples": 0, "epochs": 1.0, "learning_rate": 1e-5, "batch_size": 8, "grad_accum": 1,
+                      "eval_every": 200, "eval_examples": 500, "memory_batch": 8, "draft_steps": 2},
+           # batch 4 x 4 accumulation: [smollm2]; lr 5e-5: see [smollm2] above
+           "modern": {"train_examples": 0, "epochs": 1.0, "learning_rate": 5e-5, "batch_size": 4, "grad_accum": 4,
+                      "eval_every": 100, "eval_examples": 500, "memory_batch": 4, "draft_steps": 2},
+           # random weights learn fast at a large step; only the code path matters here
+           "tiny-seq2seq": {"train_examples": 8, "epochs": 1.0, "learning_rate": 1e-3, "batch_size": 4, "grad_accum": 1,
+                            "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1}},
     "04": {"pocket": {"eval_examples": 0, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
                       "n_boot": 1000, "show_examples": 3},  # eval_examples 0 = the whole test split
            "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 2,
-                     "n_boot": 200, "show_examples": 2}},
+                     "n_boot": 200, "show_examples": 2},
+           # the whole test split (1,500 dialogues) with max_new_tokens 200: [course] lab 2
+           "course": {"eval_examples": 0, "gen_batch_size": 64, "max_new_tokens": 200, "speed_examples": 16,
+                      "n_boot": 1000, "show_examples": 3},
+           "modern": {"eval_examples": 0, "gen_batch_size": 64, "max_new_tokens": 128, "speed_examples": 16,
+                      "n_boot": 1000, "show_examples": 3},
+           "tiny-seq2seq": {"eval_examples": 4, "gen_batch_size": 4, "max_new_tokens": 16, "speed_examples": 2,
+                            "n_boot": 50, "show_examples": 1}},
     "05": {"pocket": {"probe_examples": 96, "probe_tokens": 16, "eval_examples": 12, "max_new_tokens": 64,
                       "train_examples": 48, "epochs": 1.0, "learning_rate": 1e-4, "lora_learning_rate": 1e-3,
-                      "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
+                      "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
                       "demo_examples": 16, "demo_epochs": 3.0, "demo_learning_rate": 5e-4},
            "smoke": {"probe_examples": 16, "probe_tokens": 12, "eval_examples": 4, "max_new_tokens": 32,
                      "train_examples": 8, "epochs": 1.0, "learning_rate": 2e-4, "lora_learning_rate": 1e-3,
-                     "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
-                     "demo_examples": 8, "demo_epochs": 2.0, "demo_learning_rate": 5e-4}},
+                     "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
+                     "demo_examples": 8, "demo_epochs": 2.0, "demo_learning_rate": 5e-4},
+           # full fine-tuning lr 1e-5, LoRA lr 1e-3 and alpha = r: [course]
+           "course": {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 128,
+                      "train_examples": 2000, "epochs": 1.0, "learning_rate": 1e-5, "lora_learning_rate": 1e-3,
+                      "lora_scaling": 1.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
+                      "demo_examples": 64, "demo_epochs": 5.0, "demo_learning_rate": 1e-4},
+           "modern": {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 128,
+                      "train_examples": 2000, "epochs": 1.0, "learning_rate": 5e-5, "lora_learning_rate": 2e-4,
+                      "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
+                      "demo_examples": 64, "demo_epochs": 5.0, "demo_learning_rate": 5e-4},  # LoRA lr: [lora]
+           "tiny-seq2seq": {"probe_examples": 12, "probe_tokens": 8, "eval_examples": 2, "max_new_tokens": 16,
+                            "train_examples": 8, "epochs": 1.0, "learning_rate": 1e-3, "lora_learning_rate": 1e-3,
+                            "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
+                            "min_drop_points": 5.0, "demo_examples": 4, "demo_epochs": 1.0, "demo_learning_rate": 1e-3}},
     "06": {"pocket": {"train_examples": 48, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-4,
-                      "scratch_steps": 3, "timing_steps": 3, "eval_examples": 12, "max_new_tokens": 64,
-                      "sweep_ranks": [1, 4, 16], "sweep_examples": 24, "sweep_eval_examples": 8, "prompt_tokens": 20,
-                      "prompt_learning_rate": 1e-2},
+                      "lora_scaling": 2.0, "scratch_steps": 3, "timing_steps": 3, "eval_examples": 12,
+                      "max_new_tokens": 64, "sweep_ranks": [1, 4, 16], "sweep_examples": 24, "sweep_eval_examples": 8,
+                      "prompt_tokens": 20, "prompt_learning_rate": 1e-2},
            "smoke": {"train_examples": 8, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 2e-4,
-                     "scratch_steps": 1, "timing_steps": 1, "eval_examples": 4, "max_new_tokens": 32,
-                     "sweep_ranks": [1, 16], "sweep_examples": 4, "sweep_eval_examples": 2, "prompt_tokens": 20,
-                     "prompt_learning_rate": 1e-2}},
+                     "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1, "eval_examples": 4,
+                     "max_new_tokens": 32, "sweep_ranks": [1, 16], "sweep_examples": 4, "sweep_eval_examples": 2,
+                     "prompt_tokens": 20, "prompt_learning_rate": 1e-2},
+           # LoRA on the whole train split as the course's adapter was trained: r 32 (the preset), alpha = r, lr 1e-3;
+           # full fine-tuning lr 1e-5; ROUGE with max_new_tokens 200: [course]
+           "course": {"train_examples": 0, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-5,
+                      "lora_scaling": 1.0, "scratch_steps": 20, "timing_steps": 20, "eval_examples": 500,
+                      "max_new_tokens": 200, "sweep_ranks": [4, 16, 32], "sweep_examples": 2000,
+                      "sweep_eval_examples": 200, "prompt_tokens": 20, "prompt_learning_rate": 1e-2},
+           "modern": {"train_examples": 0, "epochs": 1.0, "lora_learning_rate": 2e-4, "full_learning_rate": 5e-5,
+                      "lora_scaling": 2.0, "scratch_steps": 20, "timing_steps": 20, "eval_examples": 500,
+                      "max_new_tokens": 128, "sweep_ranks": [4, 16, 64], "sweep_examples": 2000,
+                      "sweep_eval_examples": 200, "prompt_tokens": 20, "prompt_learning_rate": 1e-2},  # [lora], [smollm2]
+           "tiny-seq2seq": {"train_examples": 8, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-3,
+                            "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1, "eval_examples": 2,
+                            "max_new_tokens": 16, "sweep_ranks": [1, 4], "sweep_examples": 4,
+                            "sweep_eval_examples": 2, "prompt_tokens": 4, "prompt_learning_rate": 1e-2}},
 }
-
 
 def knobs(lab: str, preset: Preset | str, **overrides) -> dict:
     """The lab's knobs for a preset, with the parameters cell's non-None overrides applied."""
@@ -143,9 +212,10 @@ def knobs(lab: str, preset: Preset | str, **overrides) -> dict:
     table_ = LAB_KNOBS.get(lab)
     if table_ is None:
         raise ValueError(f"no knobs for lab {lab!r}; labs with knobs: {', '.join(LAB_KNOBS)}")
-    base = table_.get(name, table_.get("pocket") if name in ("course", "modern") else None)
+    base = table_.get(name)
     if base is None:
-        raise ValueError(f"lab {lab} has no knobs for preset {name!r}; known: {', '.join(table_)}")
+        raise ValueError(f"lab {lab} has no knobs for preset {name!r} (presets with knobs: {', '.join(table_)}); "
+                         f"add an entry for it to config.LAB_KNOBS[{lab!r}]")
     out = dict(base)
     for key, value in overrides.items():
         if value is None:

@@ -10,6 +10,7 @@ import torch
 from . import device
 from .models import kind_of
 from .progress import tqdm
+from .tokenizing import encoder_batch, encoder_ids
 
 
 @torch.no_grad()
@@ -33,7 +34,8 @@ def batch(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     else:
-        lengths = [len(x) for x in tokenizer(prompts, add_special_tokens=(kind == "seq2seq"))["input_ids"]]
+        lengths = ([len(encoder_ids(tokenizer, p)) for p in prompts] if kind == "seq2seq" else
+                   [len(x) for x in tokenizer(prompts, add_special_tokens=False)["input_ids"]])
         order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
         groups, i = [], 0
         while i < len(order):  # the first row of each group is its longest
@@ -64,8 +66,11 @@ def batch(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, batch_
 
 
 def _generate_one(model, tokenizer, texts: list[str], kind: str, soft: bool, common: dict) -> list[str]:
-    """Answers of one padded batch, stripped."""
-    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=(kind == "seq2seq")).to(model.device)
+    """Answers of one padded batch, stripped. A seq2seq encoder reads each text as in training (ending with eos)."""
+    if kind == "seq2seq":
+        enc = {k: v.to(model.device) for k, v in encoder_batch(tokenizer, texts).items()}
+    else:
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     if soft:
         new = _generate_with_soft_prompt(model, enc, **common)
     else:

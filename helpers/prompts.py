@@ -64,17 +64,30 @@ def for_model(tokenizer, prompt: str, kind: str) -> str:
     return chat(tokenizer, prompt) if kind == "causal" else prompt
 
 
+KINDS = ("causal", "seq2seq")
+
+
 @dataclass
 class Budget:
-    """A prompt's token count against the context window, with room kept for the answer."""
+    """A prompt's token count against the context window, with room kept for the answer where the answer shares it.
+
+    Decoder-only: prompt and answer are one sequence, so the prompt must leave ``max_new_tokens`` free. Seq2seq: only
+    the prompt counts against the encoder's window; the answer is the decoder's, with a budget of its own.
+    """
 
     prompt_tokens: int
     limit: int
     max_new_tokens: int
+    kind: str = "causal"
+
+    @property
+    def used(self) -> int:
+        """Tokens counted against ``limit``."""
+        return self.prompt_tokens + (self.max_new_tokens if self.kind == "causal" else 0)
 
     @property
     def fits(self) -> bool:
-        return self.prompt_tokens + self.max_new_tokens <= self.limit
+        return self.used <= self.limit
 
     @property
     def share(self) -> float:
@@ -82,11 +95,27 @@ class Budget:
         return self.prompt_tokens / self.limit
 
 
-def budget(tokenizer, text: str, limit: int, max_new_tokens: int = 0) -> Budget:
-    """How many tokens a prompt uses, and whether it still leaves room for the answer within ``limit``."""
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+
+def budget(tokenizer, text: str, limit: int, max_new_tokens: int = 0, kind: str = "causal") -> Budget:
+    """How many tokens a prompt uses (as the model reads it: a seq2seq encoder's input ends with eos), and whether
+    it fits ``limit`` (leaving ``max_new_tokens`` free for a decoder-only model's answer)."""
     if limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
-    return Budget(len(tokenizer(text, add_special_tokens=False)["input_ids"]), limit, max_new_tokens)
+    _check_kind(kind)
+    return Budget(count_tokens(tokenizer, [text], kind)[0], limit, max_new_tokens, kind)
+
+
+def overflow(counts, limit: int, max_new_tokens: int = 0, kind: str = "causal") -> float:
+    """Share of prompts (token counts from :func:`count_tokens`) that do not fit ``limit`` by :class:`Budget`'s rule."""
+    counts = list(counts)
+    if not counts:
+        raise ValueError("overflow needs at least one token count")
+    _check_kind(kind)
+    return sum(not Budget(int(n), limit, max_new_tokens, kind).fits for n in counts) / len(counts)
 
 
 # ---- few-shot prompts in both formats (lab 01) ------------------------------------------------------------------
@@ -141,21 +170,26 @@ def draw_shots(pool, n_rows: int, k: int, seed: int = 0, max_tokens: int | None 
     return out
 
 
-def count_tokens(tokenizer, texts: list[str]) -> list[int]:
-    """Tokens in each text (no special tokens added: chat-wrapped prompts already hold theirs)."""
+def count_tokens(tokenizer, texts: list[str], kind: str = "causal") -> list[int]:
+    """Tokens in each text as the model reads it: decoder-only, no special tokens added (chat-wrapped prompts
+    already hold theirs); seq2seq, the encoder's input with its closing eos (``tokenizing.encoder_ids``)."""
     if not texts:
         return []
-    return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    _check_kind(kind)
+    if kind == "causal":
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    eos = tokenizer.eos_token_id
+    return [len(ids) + (not ids or ids[-1] != eos) for ids in tokenizer(list(texts))["input_ids"]]
 
 
 def max_shots(tokenizer, examples: list[dict], row: dict, limit: int, max_new_tokens: int = 0, fmt: str = "chat",
               kind: str = "causal", template: str = SUMMARY_TEMPLATES[0]) -> int:
-    """The largest k <= len(examples) whose k-shot prompt still leaves ``max_new_tokens`` within ``limit``; -1 if
-    even the zero-shot prompt does not fit."""
+    """The largest k <= len(examples) whose k-shot prompt fits ``limit`` (:class:`Budget`: a decoder-only prompt
+    must leave ``max_new_tokens`` free, a seq2seq prompt only has to fit the encoder); -1 if even zero-shot does not."""
     best = -1
     for k in range(len(examples) + 1):
-        n = count_tokens(tokenizer, [icl_prompt(tokenizer, examples[:k], row, fmt, kind, template)])[0]
-        if n + max_new_tokens > limit:
+        n = count_tokens(tokenizer, [icl_prompt(tokenizer, examples[:k], row, fmt, kind, template)], kind)[0]
+        if not Budget(n, limit, max_new_tokens, kind).fits:
             break
         best = k
     return best

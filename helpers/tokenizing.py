@@ -2,7 +2,8 @@
 
 Decoder-only: one sequence ``prompt + completion + eos``; labels are -100 over the prompt (and, in the
 collator, over padding by *position*), so the closing eos stays in the loss even when pad == eos.
-Seq2seq: the prompt is the encoder input, the completion (+ eos) the labels.
+Seq2seq: the prompt is the encoder input, ending with eos (T5's ``</s>``) exactly as at generation
+(:func:`encoder_ids` serves both), and the completion (+ eos) the labels.
 """
 
 from __future__ import annotations
@@ -40,6 +41,24 @@ def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def encoder_ids(tokenizer, text: str) -> list[int]:
+    """What a seq2seq encoder reads for ``text``, in training and at generation alike: the tokenizer's own special
+    tokens (T5: the text, then ``</s>``), with eos appended where the tokenizer adds none."""
+    ids = tokenizer(text)["input_ids"]
+    eos = tokenizer.eos_token_id
+    return ids if ids and ids[-1] == eos else ids + [eos]
+
+
+def encoder_batch(tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+    """Encoder inputs of several texts (:func:`encoder_ids`), right-padded with the pad id, and their mask."""
+    if not texts:
+        raise ValueError("encoder_batch got no texts")
+    rows = [encoder_ids(tokenizer, t) for t in texts]
+    width = max(len(r) for r in rows)
+    return {"input_ids": _pad(rows, tokenizer.pad_token_id, width),
+            "attention_mask": _pad([[1] * len(r) for r in rows], 0, width)}
+
+
 def _cut_prompt(ids: list[int], limit: int, keep_tail: int) -> list[int]:
     """Drop tokens from the middle so the instruction (head) and the answer cue (tail) survive."""
     keep_tail = min(keep_tail, limit // 2)
@@ -51,14 +70,20 @@ def build(tokenizer, prompt: str, completion: str, kind: str, max_source: int, m
     """input_ids / attention_mask / labels for one pair; cuts are counted in ``report``."""
     if max_source <= 0 or max_target <= 0:
         raise ValueError(f"max_source and max_target must be positive, got {max_source}, {max_target}")
+    if kind not in ("causal", "seq2seq"):
+        raise ValueError(f"kind must be 'causal' or 'seq2seq', got {kind!r}")
     eos = tokenizer.eos_token_id
-    p_ids, c_ids = _ids(tokenizer, prompt), _ids(tokenizer, completion) + [eos]
+    p_ids = _ids(tokenizer, prompt) if kind == "causal" else encoder_ids(tokenizer, prompt)
+    c_ids = _ids(tokenizer, completion) + [eos]
     report = report if report is not None else Truncation()
     report.rows += 1
     if len(p_ids) > max_source:
         report.prompts_cut += 1
         report.prompt_tokens_dropped += len(p_ids) - max_source
-        p_ids = _cut_prompt(p_ids, max_source, keep_tail if kind == "causal" else 0)
+        if kind == "causal":
+            p_ids = _cut_prompt(p_ids, max_source, keep_tail)
+        else:  # the same cut before the encoder input's closing eos, which stays
+            p_ids = _cut_prompt(p_ids[:-1], max_source - 1, keep_tail) + p_ids[-1:]
     if len(c_ids) > max_target:
         report.completions_cut += 1
         report.completion_tokens_dropped += len(c_ids) - max_target
@@ -68,9 +93,7 @@ def build(tokenizer, prompt: str, completion: str, kind: str, max_source: int, m
     if kind == "causal":
         ids = p_ids + c_ids
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [IGNORE] * len(p_ids) + c_ids}
-    if kind == "seq2seq":
-        return {"input_ids": p_ids, "attention_mask": [1] * len(p_ids), "labels": c_ids}
-    raise ValueError(f"kind must be 'causal' or 'seq2seq', got {kind!r}")
+    return {"input_ids": p_ids, "attention_mask": [1] * len(p_ids), "labels": c_ids}
 
 
 POLICIES = ("cut", "drop", "raise")
@@ -118,6 +141,7 @@ class Collator:
     pad_id: int
     multiple_of: int = 1
     max_length: int | None = None  # pad every batch to this width instead (fixed padding, as padding="max_length")
+    max_label_length: int | None = None  # seq2seq with fixed padding: the decoder side's own width
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if not rows:
@@ -132,19 +156,72 @@ class Collator:
         # decoder-only rows have labels aligned with their inputs; seq2seq labels have their own width
         aligned = all(len(r["labels"]) == len(r["input_ids"]) for r in rows)
         label_width = width if aligned else max(len(r["labels"]) for r in rows)
+        if not aligned and self.max_label_length is not None:
+            if label_width > self.max_label_length:
+                raise ValueError(f"a row has {label_width} labels > Collator.max_label_length {self.max_label_length}")
+            label_width = self.max_label_length
         return {"input_ids": _pad([r["input_ids"] for r in rows], self.pad_id, width),
                 "attention_mask": _pad([r["attention_mask"] for r in rows], 0, width),
                 "labels": _pad([r["labels"] for r in rows], IGNORE, label_width)}
 
 
-def padding_cost(lengths: list[int], batch_size: int, fixed: int | None = None) -> dict:
-    """Tokens computed with dynamic padding (per batch, in order) against padding every row to ``fixed``."""
+def row_lengths(rows, kind: str) -> list:
+    """What padding is computed over, per row: one sequence length (decoder-only), or (encoder, decoder) lengths
+    (seq2seq: the prompt and the answer are two sequences, padded separately)."""
+    ids, labels = (rows["input_ids"], rows["labels"]) if hasattr(rows, "column_names") else \
+        ([r["input_ids"] for r in rows], [r["labels"] for r in rows])
+    if kind == "causal":
+        return [len(x) for x in ids]
+    if kind == "seq2seq":
+        return [(len(x), len(y)) for x, y in zip(ids, labels)]
+    raise ValueError(f"kind must be 'causal' or 'seq2seq', got {kind!r}")
+
+
+def fixed_lengths(kind: str, max_source: int, max_target: int):
+    """The fixed-padding width(s) matching :func:`row_lengths`: source + target for one decoder-only sequence,
+    (source, target) for an encoder and a decoder."""
+    return max_source + max_target if kind == "causal" else (max_source, max_target)
+
+
+def _streams(lengths: list) -> list[list[int]]:
+    """Row lengths as one list per sequence (one for decoder-only rows, two for (encoder, decoder) rows)."""
+    if not lengths:
+        raise ValueError("no row lengths given")
+    rows = [tuple(x) if isinstance(x, (tuple, list)) else (x,) for x in lengths]
+    return [list(s) for s in zip(*rows)]
+
+
+def padded_tokens(lengths: list, batches: list[list[int]]) -> int:
+    """Tokens computed when each batch (a list of row indices) pads every sequence to its own longest row."""
+    return sum(max(s[i] for i in b) * len(b) for s in _streams(lengths) for b in batches if b)
+
+
+def fixed_collator(pad_id: int, fixed) -> "Collator":
+    """A collator that pads every row to ``fixed`` (from :func:`fixed_lengths`): one width, or encoder and decoder
+    widths of their own."""
+    if isinstance(fixed, (tuple, list)):
+        return Collator(pad_id, max_length=fixed[0], max_label_length=fixed[1])
+    return Collator(pad_id, max_length=fixed)
+
+
+def padding_cost(lengths: list, batch_size: int, fixed=None) -> dict:
+    """Tokens computed with dynamic padding (per batch, in order) against padding every row to ``fixed``.
+
+    ``lengths`` come from :func:`row_lengths` (ints, or (encoder, decoder) pairs whose two sides are padded and
+    counted separately); ``fixed`` from :func:`fixed_lengths` (default: the longest of each side).
+    """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    useful = sum(lengths)
-    dynamic = sum(max(lengths[i:i + batch_size]) * len(lengths[i:i + batch_size]) for i in range(0, len(lengths), batch_size))
-    fixed = fixed or max(lengths)
-    padded = fixed * len(lengths)
+    streams = _streams(lengths)
+    fixed = tuple(max(s) for s in streams) if fixed is None else fixed
+    fixed = tuple(fixed) if isinstance(fixed, (tuple, list)) else (fixed,)
+    if len(fixed) != len(streams):
+        raise ValueError(f"fixed gives {len(fixed)} length(s) for rows of {len(streams)} sequence(s); "
+                         "use tokenizing.fixed_lengths(kind, max_source, max_target)")
+    n = len(streams[0])
+    useful = sum(map(sum, streams))
+    dynamic = padded_tokens(lengths, [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)])
+    padded = sum(f * n for f in fixed)
     return {"useful": useful, "dynamic": dynamic, "fixed": padded,
             "dynamic_waste": 1 - useful / dynamic, "fixed_waste": 1 - useful / padded,
             "saved": 1 - dynamic / padded}  # share of the fixed-padding tokens that dynamic padding avoids
@@ -160,6 +237,7 @@ def mask_view(tokenizer, example: dict, limit: int | None = None) -> list[dict]:
     rows = []
     for i, tok in enumerate(seq[:limit]):
         lab = labels[i] if i < len(labels) else IGNORE
+        tok = tokenizer.pad_token_id if tok == IGNORE else tok  # a padded label: the decoder reads pad there
         rows.append({"pos": i, "token": tokenizer.convert_ids_to_tokens(int(tok)), "id": int(tok),
                      "label": None if lab == IGNORE else int(lab), "in_loss": lab != IGNORE})
     return rows

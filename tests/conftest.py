@@ -42,21 +42,37 @@ def tokenizer(embedded):
 
 
 @pytest.fixture(scope="session")
+def t5_tokenizer():
+    """The tiny-seq2seq preset's T5-style tokenizer (<pad>=0, </s>=1, <unk>=2), built once and cached."""
+    from transformers import AutoTokenizer
+
+    from helpers import models
+
+    return AutoTokenizer.from_pretrained(models.tiny_seq2seq_folder())
+
+
+@pytest.fixture(scope="session")
 def lab_runs(tmp_path_factory):
     """One shared run folder for the lab tests, so later labs find earlier labs' artifacts."""
     return tmp_path_factory.mktemp("labs")
 
 
-def run_lab(name: str, folder: Path, timeout: int = 600, **parameters) -> dict:
-    """Execute labs/<name>.ipynb with the smoke preset and return the figures it recorded."""
+# The lab tests run every lab with both: the decoder-only smoke preset and the tiny encoder-decoder.
+LAB_PRESETS = ["smoke", "tiny-seq2seq"]
+
+
+def run_lab(name: str, folder: Path, preset: str = "smoke", timeout: int = 600, **parameters) -> dict:
+    """Execute labs/<name>.ipynb with ``preset`` in ``folder/<preset>`` and return the figures it recorded."""
     from helpers import runner
 
     book = LABS / f"{name}.ipynb"
     assert book.exists(), f"{book} is missing"
+    run = folder / preset
+    run.mkdir(exist_ok=True)
     old = os.environ.get("WORKBOOK_RUN_DIR")
     try:
-        runner.execute(book, folder, {"preset": "smoke", **parameters}, timeout=timeout)
+        runner.execute(book, run, {"preset": preset, **parameters}, timeout=timeout)
     finally:
         if old is not None:
             os.environ["WORKBOOK_RUN_DIR"] = old
-    return json.loads((folder / f"{name}.json").read_text())
+    return json.loads((run / f"{name}.json").read_text())

@@ -6,7 +6,7 @@ from helpers import config
 
 
 def test_presets_exist_and_validate():
-    for name in ("pocket", "smoke", "course", "modern"):
+    for name in ("pocket", "smoke", "course", "modern", "tiny-seq2seq"):
         p = config.get(name)
         assert p.name == name
     assert config.get().name == "pocket"
@@ -44,3 +44,34 @@ def test_budget_exceeding_context_is_refused():
 def test_table_lists_every_preset():
     t = config.table()
     assert all(name in t for name in config.PRESETS)
+
+
+def test_every_lab_has_knobs_of_its_own_for_every_preset():
+    for lab, table in config.LAB_KNOBS.items():
+        assert set(table) == set(config.PRESETS), lab
+        names = {name: set(knobs) for name, knobs in table.items()}
+        assert all(n == names["pocket"] for n in names.values()), f"lab {lab}: presets name different knobs"
+
+
+def test_a_preset_without_knobs_fails_loudly(monkeypatch):
+    bare = dataclasses.replace(config.PRESETS["pocket"], name="bare")
+    monkeypatch.setitem(config.PRESETS, "bare", bare)
+    with pytest.raises(ValueError, match="no knobs for preset 'bare'.*LAB_KNOBS"):
+        config.knobs("03", bare)
+
+
+def test_course_knobs_are_the_courses():
+    """Full DialogSum for full fine-tuning at the course's 1e-5; LoRA r=32, alpha=32 at 1e-3."""
+    course = config.get("course")
+    lab03 = config.knobs("03", course)
+    assert lab03["train_examples"] == 0 and lab03["learning_rate"] == 1e-5 and lab03["batch_size"] == 8
+    for lab in ("05", "06"):
+        k = config.knobs(lab, course)
+        assert k["lora_learning_rate"] == 1e-3 and k["lora_scaling"] * course.lora_rank == 32 == course.lora_rank
+    assert config.knobs("04", course)["max_new_tokens"] == 200 and config.knobs("04", course)["eval_examples"] == 0
+
+
+def test_tiny_seq2seq_is_an_encoder_decoder_with_flan_t5s_window():
+    p = config.get("tiny-seq2seq")
+    assert p.model_kind == "seq2seq" and p.context_limit == 512 and p.data == "pocket"
+    assert p.max_source_tokens <= p.context_limit

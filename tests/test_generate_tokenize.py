@@ -6,7 +6,8 @@ from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 from transformers import DataCollatorForSeq2Seq
 
 from helpers import generate, models, prompts
-from helpers.tokenizing import IGNORE, Collator, Truncation, build, padding_cost
+from helpers.tokenizing import (IGNORE, Collator, Truncation, build, encoder_ids, fixed_collator, fixed_lengths, mask_view,
+                                padded_tokens, padding_cost, row_lengths)
 
 
 def test_decoder_only_mask_covers_exactly_the_completion_and_keeps_eos(tokenizer):
@@ -87,8 +88,8 @@ def test_left_padded_batch_equals_one_at_a_time(tokenizer):
     assert tok.padding_side == "right"  # restored
 
 
-def test_seq2seq_generation_runs(tokenizer):
-    model, tok = models.tiny("seq2seq", tokenizer)
+def test_seq2seq_generation_runs(t5_tokenizer):
+    model, tok = models.tiny("seq2seq", t5_tokenizer)
     out = generate.batch(model, tok, ["a b c", "d"], max_new_tokens=4, progress=False)
     assert len(out) == 2 and all(isinstance(o, str) for o in out)
 
@@ -155,3 +156,88 @@ def test_soft_prompt_models_generate_what_a_step_by_step_greedy_loop_gives(embed
                     break
                 ids = torch.cat([ids, nxt], dim=1)
         assert answer == tok.decode(ids[0, n:], skip_special_tokens=True).strip()
+
+
+# ---- T5's special tokens, with the tiny-seq2seq tokenizer (<pad>=0, </s>=1, <unk>=2) --------------------------------
+
+def test_t5_encoder_input_ends_with_eos_in_training_and_in_generation(t5_tokenizer):
+    """Training and generation must show the encoder the same ids: the prompt, then </s> (id 1)."""
+    tok = t5_tokenizer
+    prompt = "Summarize the following conversation.\n\n#Person1#: Hi.\n#Person2#: Hello.\n\nSummary:"
+    ex = build(tok, prompt, "They greet.", "seq2seq", 64, 32)
+    assert tok.eos_token_id == 1 and ex["input_ids"][-1] == 1 and ex["labels"][-1] == 1
+    model, _ = models.tiny("seq2seq", tok)
+    seen = []
+    real = model.generate
+    model.generate = lambda **kw: (seen.append(kw["input_ids"]), real(**kw))[1]
+    generate.batch(model, tok, [prompt, "Hi."], max_new_tokens=2, batch_size=2, progress=False, precision="fp32")
+    rows = [[t for t in row.tolist() if t != tok.pad_token_id] for row in seen[0]]  # right-padded: strip the pads
+    assert ex["input_ids"] in rows and all(r[-1] == 1 for r in rows)
+
+
+def test_a_cut_t5_prompt_keeps_its_eos_and_its_answer_cue(t5_tokenizer):
+    report = Truncation()
+    ex = build(t5_tokenizer, "word " * 100 + "Summary:", "Ok.", "seq2seq", 20, 8, report)
+    assert len(ex["input_ids"]) == 20 and ex["input_ids"][-1] == t5_tokenizer.eos_token_id
+    assert t5_tokenizer.decode(ex["input_ids"], skip_special_tokens=True).endswith("Summary:")
+    assert report.prompts_cut == 1 and report.prompt_tokens_dropped > 0
+
+
+def test_encoder_ids_appends_eos_only_where_the_tokenizer_adds_none(t5_tokenizer, tokenizer):
+    assert encoder_ids(t5_tokenizer, "hello") == t5_tokenizer("hello")["input_ids"]  # T5 adds </s> itself
+    ids = encoder_ids(tokenizer, "hello")  # SmolLM2 adds nothing: eos is appended
+    assert ids[-1] == tokenizer.eos_token_id and ids[:-1] == tokenizer("hello", add_special_tokens=False)["input_ids"]
+
+
+def test_seq2seq_budget_ignores_max_new_tokens(t5_tokenizer):
+    """An encoder-decoder's window holds the prompt alone; the answer is the decoder's."""
+    text = "word " * 40
+    n = len(encoder_ids(t5_tokenizer, text))  # the prompt as the encoder reads it, with </s>
+    s2s = prompts.budget(t5_tokenizer, text, limit=n, max_new_tokens=500, kind="seq2seq")
+    assert s2s.prompt_tokens == n and s2s.fits
+    assert not prompts.budget(t5_tokenizer, text, limit=n, max_new_tokens=500, kind="causal").fits
+    assert not prompts.budget(t5_tokenizer, text, limit=n - 1, kind="seq2seq").fits
+    assert prompts.overflow([n - 1, n, n + 1], n, 500, "seq2seq") == pytest.approx(1 / 3)
+    assert prompts.overflow([n - 1, n, n + 1], n, 500, "causal") == 1.0
+    with pytest.raises(ValueError, match="kind"):
+        prompts.budget(t5_tokenizer, text, 10, kind="encoder")
+
+
+def test_seq2seq_max_shots_counts_only_the_prompt(t5_tokenizer):
+    rows = [{"dialogue": f"#Person1#: Line {i}.\n#Person2#: Reply {i}.", "summary": f"Summary {i}."} for i in range(6)]
+    counts = prompts.count_tokens(t5_tokenizer, [prompts.icl_prompt(t5_tokenizer, rows[:k], rows[5], "plain", "seq2seq")
+                                                 for k in range(4)], "seq2seq")
+    limit = counts[2]
+    assert prompts.max_shots(t5_tokenizer, rows[:5], rows[5], limit, max_new_tokens=1000, fmt="plain", kind="seq2seq") == 2
+    assert prompts.max_shots(t5_tokenizer, rows[:5], rows[5], limit, max_new_tokens=1000, fmt="plain", kind="causal") == -1
+
+
+def test_seq2seq_padding_counts_encoder_and_decoder_separately():
+    """(encoder, decoder) rows: each side is padded to its own longest row, never summed into one sequence."""
+    lengths = [(10, 3), (2, 30)]
+    cost = padding_cost(lengths, batch_size=2, fixed=fixed_lengths("seq2seq", 16, 32))
+    assert cost["useful"] == 45
+    assert cost["dynamic"] == 10 * 2 + 30 * 2  # one sequence would have been max(13, 32) * 2 = 64
+    assert cost["fixed"] == 16 * 2 + 32 * 2
+    assert padded_tokens(lengths, [[0], [1]]) == 45  # alone, nothing is padded
+    with pytest.raises(ValueError, match="fixed_lengths"):
+        padding_cost(lengths, batch_size=2, fixed=48)
+
+
+def test_row_lengths_and_fixed_collator_per_kind(t5_tokenizer):
+    rows = [build(t5_tokenizer, "a b c d e", "ok", "seq2seq", 64, 32), build(t5_tokenizer, "a", "a longer one", "seq2seq", 64, 32)]
+    assert row_lengths(rows, "seq2seq") == [(len(r["input_ids"]), len(r["labels"])) for r in rows]
+    assert row_lengths(rows, "causal") == [len(r["input_ids"]) for r in rows]
+    batch = fixed_collator(t5_tokenizer.pad_token_id, fixed_lengths("seq2seq", 12, 9))(rows)
+    assert batch["input_ids"].shape == (2, 12) and batch["labels"].shape == (2, 9)
+    assert (batch["labels"][0, len(rows[0]["labels"]):] == IGNORE).all()
+    assert fixed_collator(0, fixed_lengths("causal", 12, 9)).max_length == 21
+
+
+def test_mask_view_of_a_padded_seq2seq_row_shows_the_decoder_side(t5_tokenizer):
+    rows = [build(t5_tokenizer, "hello", "ok", "seq2seq", 64, 32), build(t5_tokenizer, "x", "a much longer target", "seq2seq", 64, 32)]
+    padded = Collator(t5_tokenizer.pad_token_id)(rows)
+    view = mask_view(t5_tokenizer, {k: v[0].tolist() for k, v in padded.items()})
+    n = len(rows[0]["labels"])
+    assert [r["in_loss"] for r in view] == [True] * n + [False] * (len(view) - n)
+    assert view[n - 1]["token"] == "</s>" and all(r["token"] == "<pad>" for r in view[n:])

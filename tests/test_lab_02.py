@@ -1,16 +1,21 @@
+import json
+
 import pytest
 
-from conftest import run_lab
+from conftest import LAB_PRESETS, run_lab
 
 
 @pytest.mark.lab
-def test_lab_02_building_instruction_datasets(lab_runs):
-    figs = run_lab("02_building_instruction_datasets", lab_runs)
-    assert figs["preset"] == "smoke" and figs["kind"] == "causal"
+@pytest.mark.parametrize("preset", LAB_PRESETS)
+def test_lab_02_building_instruction_datasets(lab_runs, preset):
+    figs = run_lab("02_building_instruction_datasets", lab_runs, preset)
+    kind = "causal" if preset == "smoke" else "seq2seq"
+    assert figs["preset"] == preset and figs["kind"] == kind
     assert figs["n_templates"]["summarize"] >= 8 and figs["n_templates"]["topic"] >= 2
     assert figs["n_templates"]["write_dialogue"] >= 2
     assert len(set(figs["n_pairs"].values())) == 1 and figs["n_pairs"]["summarize"] > 0
-    # the loss mask covers exactly the completion and its eos; padding (same id as eos) is outside it
+    # the loss mask covers exactly the completion and its eos (checked on every row; for seq2seq the encoder input
+    # ends with eos too); padding is outside it (for SmolLM2 it has the id of eos)
     assert figs["mask_in_loss"] == figs["mask_completion_tokens"] > 1
     assert figs["mask_pad_positions"] > 0
     assert figs["mask_rows_checked"] > 0 and figs["mask_mismatches"] == 0
@@ -24,4 +29,6 @@ def test_lab_02_building_instruction_datasets(lab_runs):
     assert figs["forward_seconds_dynamic"] > 0 and figs["forward_seconds_fixed"] > 0
     assert figs["leaks"] == 0 and figs["train_rows_removed"] == 0
     assert figs["reloaded_equal"] is True and set(figs["saved_rows"]) == {"train", "validation", "test"}
-    assert (lab_runs / "artifacts" / "tokenized_dialogsum" / "dataset_dict.json").exists()
+    saved = lab_runs / preset / "artifacts" / preset / "tokenized_dialogsum"
+    assert (saved / "dataset_dict.json").exists()
+    assert json.loads((saved / "artifact.json").read_text())["model_kind"] == kind

@@ -1,14 +1,15 @@
 import pytest
 
-from conftest import run_lab
+from conftest import LAB_PRESETS, run_lab
 
 KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
 @pytest.mark.lab
-def test_lab_04_rouge_before_and_after(lab_runs):
-    figs = run_lab("04_rouge_before_and_after", lab_runs)
-    assert figs["preset"] == "smoke" and figs["n_test"] >= 2
+@pytest.mark.parametrize("preset", LAB_PRESETS)
+def test_lab_04_rouge_before_and_after(lab_runs, preset):
+    figs = run_lab("04_rouge_before_and_after", lab_runs, preset)
+    assert figs["preset"] == preset and figs["n_test"] >= 2
     for k in KEYS:
         assert 0.0 <= figs[f"{k}_before"] <= 1.0 and 0.0 <= figs[f"{k}_after"] <= 1.0
         assert figs[f"{k}_after_low"] <= figs[f"{k}_after"] <= figs[f"{k}_after_high"]

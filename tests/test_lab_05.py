@@ -1,12 +1,13 @@
 import pytest
 
-from conftest import run_lab
+from conftest import LAB_PRESETS, run_lab
 
 
 @pytest.mark.lab
-def test_lab_05_catastrophic_forgetting(lab_runs):
-    figs = run_lab("05_catastrophic_forgetting", lab_runs)
-    assert figs["preset"] == "smoke"
+@pytest.mark.parametrize("preset", LAB_PRESETS)
+def test_lab_05_catastrophic_forgetting(lab_runs, preset):
+    figs = run_lab("05_catastrophic_forgetting", lab_runs, preset)
+    assert figs["preset"] == preset
     models = {"original", "full (summaries only)", "multi-task", "LoRA"}
     assert models <= set(figs["probe_accuracy"]) and models <= set(figs["rouge1"])
     assert set(figs["probe_accuracy"]) == set(figs["rouge1"]) == set(figs["probe_per_category"])

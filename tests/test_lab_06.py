@@ -1,19 +1,19 @@
 import pytest
 
-from conftest import run_lab
+from conftest import LAB_PRESETS, run_lab
 
 
 @pytest.mark.lab
-def test_lab_06_peft_lora(lab_runs):
-    figs = run_lab("06_peft_lora", lab_runs)
-    assert figs["preset"] == "smoke"
+@pytest.mark.parametrize("preset", LAB_PRESETS)
+def test_lab_06_peft_lora(lab_runs, preset):
+    figs = run_lab("06_peft_lora", lab_runs, preset)
+    assert figs["preset"] == preset
     # from scratch: identity at init, frozen weights stay, merge equals the unmerged model
     assert figs["identity_at_init"] is True and figs["frozen_unchanged"] is True
     assert figs["scratch_merge_max_diff"] < 1e-3
-    # peft: the same trainable count as ours, a tiny share, a tiny adapter, the same outputs after merging
+    # peft: the same trainable count as ours, a small share, a smaller file, the same outputs after merging
     assert figs["peft_trainable"] == figs["scratch_trainable"] > 0
-    assert 0 < figs["trainable_share"] < 0.01
-    assert figs["adapter_bytes"] * 50 < figs["model_bytes"]
+    assert figs["adapter_bytes"] < figs["model_bytes"]
     assert figs["merge_max_diff"] < 1e-3
     # memory: both measured; their order is not asserted, since on a CPU the peak is sampled from the process's
     # memory in use and the allocator's reuse makes a single smoke step noisy (seen both ways here)
@@ -26,4 +26,10 @@ def test_lab_06_peft_lora(lab_runs):
     assert len(ranks) >= 2 and ranks == sorted(ranks)
     trainable = [s["trainable"] for s in figs["sweep"]]
     assert trainable == sorted(trainable) and trainable[-1] // trainable[0] == ranks[-1] // ranks[0]  # linear in r
-    assert figs["prompt_trainable"] == figs["prompt_tokens"] * figs["hidden_size"]  # virtual tokens x hidden size
+    # virtual tokens x hidden size, once for a decoder-only model, for the encoder and the decoder of a seq2seq one
+    assert figs["prompt_sides"] == (1 if preset == "smoke" else 2)
+    assert figs["prompt_trainable"] == figs["prompt_tokens"] * figs["hidden_size"] * figs["prompt_sides"]
+    if preset == "smoke":
+        assert 0 < figs["trainable_share"] < 0.01 and figs["adapter_bytes"] * 50 < figs["model_bytes"]
+    else:  # the tiny model's embeddings are small, so its adapter is a larger share
+        assert 0 < figs["trainable_share"] < 0.2

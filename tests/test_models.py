@@ -30,8 +30,8 @@ def test_cache_is_safetensors_only(embedded):
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
-def test_tiny_models_run_forward(kind, tokenizer):
-    model, tok = models.tiny(kind, tokenizer)
+def test_tiny_models_run_forward(kind, tokenizer, t5_tokenizer):
+    model, tok = models.tiny(kind, tokenizer if kind == "causal" else t5_tokenizer)
     assert models.kind_of(model) == kind
     enc = tok(["hello there"], return_tensors="pt")
     kwargs = {"labels": enc["input_ids"]}
@@ -40,8 +40,8 @@ def test_tiny_models_run_forward(kind, tokenizer):
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
-def test_hub_layout_folder_loads_through_the_same_path(kind, tokenizer, tmp_path):
-    model, tok = models.tiny(kind, tokenizer)
+def test_hub_layout_folder_loads_through_the_same_path(kind, tokenizer, t5_tokenizer, tmp_path):
+    model, tok = models.tiny(kind, tokenizer if kind == "causal" else t5_tokenizer)
     model.save_pretrained(tmp_path, safe_serialization=True)
     tok.save_pretrained(tmp_path)
     loaded, tok2 = models.load_pretrained(tmp_path, kind)
@@ -82,3 +82,35 @@ def test_a_hub_preset_loads_through_the_hub_path(tokenizer, monkeypatch):
 def test_bad_kind_is_refused():
     with pytest.raises(ValueError, match="causal"):
         models.load_pretrained("x", "encoder")
+
+
+def test_tiny_seq2seq_has_t5s_special_tokens_and_decoder_start(t5_tokenizer):
+    model, tok = models.load("tiny-seq2seq")
+    assert "T5" in type(tok).__name__
+    assert (tok.pad_token, tok.eos_token, tok.unk_token) == ("<pad>", "</s>", "<unk>")
+    assert (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id) == (0, 1, 2)
+    assert model.config.decoder_start_token_id == tok.pad_token_id == 0 and model.config.eos_token_id == 1
+    assert models.kind_of(model) == "seq2seq" and model.config.vocab_size == len(tok)
+    ids = tok("#Person1#: Hi there.\n#Person2#: Hello!")["input_ids"]
+    assert ids[-1] == 1 and 2 not in ids  # the tokenizer adds </s>; pocket text has no unknown pieces
+    assert tok.decode(ids, skip_special_tokens=True) == "#Person1#: Hi there. #Person2#: Hello!"  # newlines: spaces, as T5
+
+
+def test_tiny_seq2seq_build_is_deterministic_cached_and_rebuilt_when_stale(tmp_path, monkeypatch):
+    folders = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path / name))
+        folders.append(models.tiny_seq2seq_folder())
+    for f in ("tokenizer.json", "model.safetensors", "config.json"):
+        assert (folders[0] / f).read_bytes() == (folders[1] / f).read_bytes(), f
+    monkeypatch.setattr(models, "train_t5_tokenizer", lambda *a, **k: pytest.fail("rebuilt a fresh cache"))
+    assert models.tiny_seq2seq_folder() == folders[1]  # read from the cache
+    stamp = folders[1] / "build.json"
+    stamp.write_text(stamp.read_text().replace('"recipe": ', '"recipe": -'))
+    with pytest.raises(pytest.fail.Exception, match="rebuilt"):
+        models.tiny_seq2seq_folder()  # a stale recipe is rebuilt
+
+
+def test_source_names_where_each_preset_loads_from():
+    assert models.source("tiny-seq2seq") == str(models.tiny_seq2seq_folder())
+    assert models.source("course") == "google/flan-t5-base"
