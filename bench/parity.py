@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -23,9 +25,11 @@ OUT = Path(__file__).resolve().parent
 PRECISIONS = ("fp32", "bf16")
 
 
-def run_one(precision: str, cfg: config.Preset, work: Path) -> dict:
-    """Lab 03's fine-tuning and lab 04's evaluation, both in ``precision``."""
-    knobs_03, knobs_04 = config.knobs("03", cfg), config.knobs("04", cfg)
+def run_one(precision: str, cfg: config.Preset, work: Path, train_examples: int | None = None,
+            eval_examples: int | None = None) -> dict:
+    """Lab 03's fine-tuning and lab 04's evaluation, both in ``precision`` (sizes: the labs', unless given)."""
+    knobs_03 = config.knobs("03", cfg, train_examples=train_examples)
+    knobs_04 = config.knobs("04", cfg, eval_examples=eval_examples)
     model, tokenizer = models.load(cfg)
     t0 = time.perf_counter()
     result = finetune.fine_tune(cfg, work / precision, model=model, tokenizer=tokenizer,
@@ -52,8 +56,10 @@ def markdown(r: dict) -> str:
     a, b, d = r["fp32"], r["bf16"], r["rouge1_diff"]
     return "\n".join([
         "# Precision parity: bf16 autocast against fp32", "",
-        f"`python -m bench.parity` on {r['device']}, {r['date']}: lab 03's fine-tuning ({a['steps']} steps, same rows, "
-        f"seed and batches) and lab 04's evaluation ({r['n']} test dialogues), once in each precision.", "",
+        f"`{r['command']}` on {r['device']}, {r['date']}: lab 03's fine-tuning recipe ({a['steps']} steps, same "
+        f"rows, seed and batches) and lab 04's evaluation ({r['n']} test dialogues), once in each precision. Times "
+        f"are one run each on a machine that may have been shared (load average {r['load'][0]:.1f} before, "
+        f"{r['load'][1]:.1f} after): `make bench` measures speed side by side.", "",
         "| | fp32 | bf16 | bf16 - fp32 |", "|---|---|---|---|",
         f"| final training loss (last step) | {a['final_train_loss']:.4f} | {b['final_train_loss']:.4f} | "
         f"{b['final_train_loss'] - a['final_train_loss']:+.4f} |",
@@ -73,16 +79,21 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m bench.parity", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="pocket", choices=list(config.PRESETS))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--train-examples", type=int, help="training rows (default: lab 03's)")
+    ap.add_argument("--eval-examples", type=int, help="test dialogues scored (default: lab 04's, the whole split)")
     a = ap.parse_args(argv)
     if not device.bf16_fast():
         raise SystemExit(f"{device.describe()} has no fast bf16 kernels: there is nothing to compare here")
     cfg = config.get(a.preset)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="parity_") as tmp:
-        runs = {p: run_one(p, cfg, Path(tmp)) for p in PRECISIONS}
+        runs = {p: run_one(p, cfg, Path(tmp), a.train_examples, a.eval_examples) for p in PRECISIONS}
     diff = metrics.paired_difference(runs["fp32"]["rouge1"], runs["bf16"]["rouge1"])
     same = sum(x == y for x, y in zip(runs["fp32"]["predictions"], runs["bf16"]["predictions"]))
     verdict = metrics.verdict(diff["low"], diff["high"], "bf16", "fp32")
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device.describe(),
+              "command": " ".join(["python -m bench.parity", *(argv if argv is not None else sys.argv[1:])]),
+              "load": [load_before, os.getloadavg()[0]],
               "preset": cfg.name, "n": len(runs["fp32"]["rouge1"]), "rouge1_diff": diff, "identical": same,
               "verdict": verdict, **{p: {k: v for k, v in r.items() if k != "predictions"} for p, r in runs.items()}}
     write_atomic(a.out / "parity.json", json.dumps(result, indent=1))
