@@ -237,7 +237,8 @@ def train_t5_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB, rounds: i
 
 
 def t5_config(tokenizer, **sizes) -> T5Config:
-    """A FLAN-T5-shaped config (gated GELU, untied output layer, T5's special ids) at ``sizes`` (TINY_SIZES if none)."""
+    """A FLAN-T5-shaped config (gated GELU; T5 v1.1's ``tie_word_embeddings=False``, which also means no rescaling
+    of the decoder's output; T5's special ids) at ``sizes`` (TINY_SIZES if none)."""
     return T5Config(vocab_size=len(tokenizer), feed_forward_proj="gated-gelu", tie_word_embeddings=False,
                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                     decoder_start_token_id=tokenizer.pad_token_id, **(sizes or TINY_SIZES))
