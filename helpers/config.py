@@ -39,14 +39,17 @@ _SMOKE = dataclasses.replace(
     _POCKET, name="smoke", max_source_tokens=256, max_target_tokens=48, eval_examples=8, train_examples=48,
     batch_size=4, learning_rate=2e-4, eval_batch_size=8, probe_examples=24, lora_rank=4,
     description="Same model, tiny slices and step counts: CI runs every lab in about two minutes.")
+# course: the course's lab 2 fine-tunes FLAN-T5-base at learning rate 1e-5 with Trainer's default batch of 8, no
+# accumulation, and LoRA at rank 32 (config.LAB_KNOBS names the sources)
 _COURSE = dataclasses.replace(
     _POCKET, name="course", model="google/flan-t5-base", model_kind="seq2seq", data="hub",
-    context_limit=512, max_source_tokens=512, max_target_tokens=128, eval_examples=1500, grad_accum=4,
-    learning_rate=5e-4, eval_batch_size=64, lora_rank=32,
+    context_limit=512, max_source_tokens=512, max_target_tokens=128, eval_examples=1500, grad_accum=1,
+    learning_rate=1e-5, eval_batch_size=64, lora_rank=32,
     description="The course setup: FLAN-T5-base on DialogSum from the Hub, GPU sizes.")
+# modern: learning rate and lab 03's batch: see [smollm2] in LAB_KNOBS
 _MODERN = dataclasses.replace(
     _COURSE, name="modern", model="HuggingFaceTB/SmolLM2-360M-Instruct", model_kind="causal",
-    context_limit=8192, max_source_tokens=768, learning_rate=5e-5, lora_rank=16,
+    context_limit=8192, max_source_tokens=768, grad_accum=4, learning_rate=5e-5, lora_rank=16,
     description="A small modern chat model from the Hub on DialogSum, GPU sizes.")
 _TINY_SEQ2SEQ = dataclasses.replace(
     _SMOKE, name="tiny-seq2seq", model="tiny-seq2seq", model_kind="seq2seq", context_limit=512,
