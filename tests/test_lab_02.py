@@ -11,6 +11,8 @@ def test_lab_02_building_instruction_datasets(lab_runs, preset):
     figs = run_lab("02_building_instruction_datasets", lab_runs, preset)
     kind = "causal" if preset == "smoke" else "seq2seq"
     assert figs["preset"] == preset and figs["kind"] == kind
+    # the tokenizer's own special tokens: SmolLM2 pads with its eos (id 2), T5 with <pad> (0) and ends with </s> (1)
+    assert (figs["pad_token_id"], figs["eos_token_id"]) == ((2, 2) if preset == "smoke" else (0, 1))
     assert figs["n_templates"]["summarize"] >= 8 and figs["n_templates"]["topic"] >= 2
     assert figs["n_templates"]["write_dialogue"] >= 2
     assert len(set(figs["n_pairs"].values())) == 1 and figs["n_pairs"]["summarize"] > 0
