@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from helpers import config, data, device, finetune, generate, metrics, models, prompts
-from helpers.record import write_atomic
+from helpers.files import write_atomic
 
 OUT = Path(__file__).resolve().parent
 PRECISIONS = ("fp32", "bf16")

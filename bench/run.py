@@ -39,7 +39,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, default_data_collator
 
 from helpers import data, device, generate, memory, models, prompts, tokenizing, train
-from helpers.record import write_atomic
+from helpers.files import write_atomic
 from helpers.tokenizing import IGNORE
 
 REPO = Path(__file__).resolve().parent.parent

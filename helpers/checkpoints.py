@@ -10,7 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .record import write_atomic
+from .files import write_atomic
 
 STATE_FILE = "trainer_state.json"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from . import device
+from .files import write_atomic  # noqa: F401  (record.write_atomic: the same writer, for callers of record)
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR_ENV = "WORKBOOK_RUN_DIR"
@@ -65,23 +65,6 @@ def artifact_ready(folder: str | Path, preset, marker: str) -> bool:
                 f"{wanted['preset']!r}); refusing to load it. Delete the folder (the lab then rebuilds it) or set "
                 f"{RUN_DIR_ENV} to a fresh folder")
     return True
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write a text file so that a run killed mid-write leaves the previous version intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _plain(value):

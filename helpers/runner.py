@@ -16,7 +16,8 @@ from pathlib import Path
 import papermill as pm
 
 from . import config, device
-from .record import REPO, RUN_DIR_ENV, write_atomic
+from .files import write_atomic
+from .record import REPO, RUN_DIR_ENV
 
 LABS = REPO / "labs"
 KERNEL = "python3"

@@ -37,7 +37,7 @@ from .batching import loader, model_rows
 from .memory import peak_bytes
 from .models import kind_of
 from .progress import tqdm
-from .record import write_atomic
+from .files import write_atomic
 from .tokenizing import IGNORE
 
 LOG_FILE = "train_log.json"

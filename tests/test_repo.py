@@ -53,8 +53,8 @@ def test_no_remote_code_or_pickle_loads():
 
 
 # The data flow of DESIGN.md, upstream first: a module may import the ones before it, never one after it.
-# (record.py, the run folder and atomic writes that every step uses, imports no helpers module: it sits below all.)
-FLOW = ["config", ["models", "data"], "prompts", "tokenizing", "train", "generate", "metrics"]
+# (files.py, the atomic writer every step uses, imports no helpers module: it sits below all of them.)
+FLOW = ["files", "config", ["models", "data"], "prompts", "tokenizing", "train", "generate", "metrics", "record"]
 
 
 def _helpers_imports() -> dict[str, set[str]]:
