@@ -118,6 +118,13 @@ def table(names: list[str] | None = None) -> str:
 #             Fine-tuning the *instruct* model on one task, we take a 20x smaller step (5e-5): not tuned here.
 #   [lora]    Hu et al. 2021 (LoRA), GPT-2 on E2E: learning rate 2e-4.
 # lora_scaling is alpha / r: 2 for pocket, smoke and modern (alpha = 2r), 1 for the course (r = alpha = 32).
+
+# Lab 05 at the course's sizes; modern changes only its learning rates and LoRA scaling (see LAB_KNOBS["05"]).
+_COURSE_05 = {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 128,
+              "train_examples": 2000, "epochs": 1.0, "learning_rate": 1e-5, "lora_learning_rate": 1e-3,
+              "lora_scaling": 1.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
+              "demo_examples": 64, "demo_epochs": 5.0, "demo_learning_rate": 1e-4}
+
 LAB_KNOBS: dict[str, dict[str, dict]] = {
     "01": {"pocket": {"n_eval": 50, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25, "batch_tokens": 8000,
@@ -173,14 +180,9 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
                      "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
                      "demo_examples": 8, "demo_epochs": 2.0, "demo_learning_rate": 5e-4},
            # full fine-tuning lr 1e-5, LoRA lr 1e-3 and alpha = r: [course]
-           "course": {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 128,
-                      "train_examples": 2000, "epochs": 1.0, "learning_rate": 1e-5, "lora_learning_rate": 1e-3,
-                      "lora_scaling": 1.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
-                      "demo_examples": 64, "demo_epochs": 5.0, "demo_learning_rate": 1e-4},
-           "modern": {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 128,
-                      "train_examples": 2000, "epochs": 1.0, "learning_rate": 5e-5, "lora_learning_rate": 2e-4,
-                      "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
-                      "demo_examples": 64, "demo_epochs": 5.0, "demo_learning_rate": 5e-4},  # LoRA lr: [lora]
+           "course": _COURSE_05,
+           "modern": {**_COURSE_05, "learning_rate": 5e-5, "lora_learning_rate": 2e-4,  # LoRA lr: [lora]
+                      "lora_scaling": 2.0, "demo_learning_rate": 5e-4},
            "tiny-seq2seq": {"probe_examples": 12, "probe_tokens": 8, "eval_examples": 2, "max_new_tokens": 16,
                             "train_examples": 8, "epochs": 1.0, "learning_rate": 1e-3, "lora_learning_rate": 1e-3,
                             "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
