@@ -159,6 +159,22 @@ def _kernel_ready(driver) -> bool:
     return bool(driver.find_elements("css selector", ".jp-Notebook-ExecutionIndicator[data-status='idle']"))
 
 
+def _run_all(driver, wait, tries: int = 3) -> None:
+    """Run > Run All Cells once the kernel is idle; click again if no cell started (a kernel still connecting)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    for _ in range(tries):
+        wait.until(_kernel_ready)
+        _click_menu(driver, wait, "Run", "Run All Cells")
+        try:
+            WebDriverWait(driver, 20).until(lambda d: any(p != "[ ]:" for p in _prompts(d)))
+            return
+        except TimeoutException:
+            continue
+    raise AssertionError(f"Run > Run All Cells started no cell in {tries} tries")
+
+
 def run_all_cells(driver, base: str, token: str, root: Path) -> dict:
     """Open the lab, Run > Run All Cells, wait for the kernel to go idle, screenshot, File > Save Notebook."""
     from selenium.webdriver.common.by import By
@@ -168,9 +184,8 @@ def run_all_cells(driver, base: str, token: str, root: Path) -> dict:
     wait = WebDriverWait(driver, 60)
     driver.get(f"{base}/lab/tree/{LAB}?token={token}")
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")))
-    wait.until(_kernel_ready)
-    _click_menu(driver, wait, "Run", "Run All Cells")
     t0 = time.monotonic()
+    _run_all(driver, wait)
     WebDriverWait(driver, RUN_TIMEOUT, poll_frequency=1).until(_all_ran)
     seconds = time.monotonic() - t0
     widgets = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .jupyter-widgets.widget-hprogress")
