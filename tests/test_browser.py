@@ -159,16 +159,21 @@ def _kernel_ready(driver) -> bool:
     return bool(driver.find_elements("css selector", ".jp-Notebook-ExecutionIndicator[data-status='idle']"))
 
 
-def _run_all(driver, wait, tries: int = 3) -> None:
-    """Run > Run All Cells once the kernel is idle; click again if no cell started (a kernel still connecting)."""
-    from selenium.common.exceptions import TimeoutException
+def _run_all(driver, wait, tries: int = 6) -> None:
+    """Run > Run All Cells once the kernel is idle; focus the notebook and click again if no cell started (a kernel
+    still connecting, or the notebook panel not yet active, in a JupyterLab started for the first time)."""
+    from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     for _ in range(tries):
         wait.until(_kernel_ready)
+        try:
+            driver.find_elements("css selector", ".jp-Notebook .jp-Cell")[0].click()  # the notebook takes focus
+        except (IndexError, WebDriverException):
+            pass
         _click_menu(driver, wait, "Run", "Run All Cells")
         try:
-            WebDriverWait(driver, 20).until(lambda d: any(p != "[ ]:" for p in _prompts(d)))
+            WebDriverWait(driver, 30).until(lambda d: any(p != "[ ]:" for p in _prompts(d)))
             return
         except TimeoutException:
             continue
