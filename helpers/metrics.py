@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import evaluate
@@ -85,15 +86,72 @@ def verdict(low: float, high: float, b: str = "b", a: str = "a") -> str:
     return f"{b} higher than {a}" if low > 0 else f"{b} lower than {a}"
 
 
+def compare(name: str, metric: str, a, b, a_label: str = "a", b_label: str = "b", n: int = 1000, seed: int = 0) -> dict:
+    """One paired comparison as the labs record it: ``name, metric, n, a, b, diff, low, high, verdict``.
+
+    ``a`` and ``b`` are per-example scores of the two sides on the same examples (ROUGE, or 1/0 for a probe answered
+    right or wrong); ``diff = b - a`` with its paired 95% bootstrap interval, and the verdict it allows.
+    """
+    d = paired_difference(a, b, n, seed)
+    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return {"name": name, "metric": metric, "n": int(a_.size), "a": float(a_.mean()), "b": float(b_.mean()),
+            "diff": d["mean"], "low": d["low"], "high": d["high"], "verdict": verdict(d["low"], d["high"], b_label, a_label),
+            "a_label": a_label, "b_label": b_label}
+
+
+def mcnemar(a_correct, b_correct) -> dict:
+    """McNemar's exact test on paired right/wrong answers: the discordant pairs and a two-sided p-value.
+
+    Only the examples the two sides disagree on count: ``lost`` (a right, b wrong) and ``gained`` (a wrong, b right).
+    Under "no difference" each discordant pair is a fair coin, so p is a two-sided binomial tail.
+    """
+    a_, b_ = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
+    if a_.shape != b_.shape or a_.size == 0:
+        raise ValueError(f"need two equally long, non-empty lists of right/wrong; got {a_.size} and {b_.size}")
+    lost, gained = int((a_ & ~b_).sum()), int((~a_ & b_).sum())
+    m, k = lost + gained, min(lost, gained)
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m if m else 1.0
+    return {"lost": lost, "gained": gained, "p": min(1.0, 2 * tail)}
+
+
+def share_of_gain(base, full, other, n: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """How much of full's gain over base ``other`` reaches: mean(other - base) / mean(full - base), with a paired
+    bootstrap interval (the same examples resampled for all three). NaN bounds where a resample's full gain is <= 0."""
+    base, full, other = (np.asarray(x, dtype=float) for x in (base, full, other))
+    if not base.size or base.shape != full.shape or base.shape != other.shape:
+        raise ValueError(f"need three equally long, non-empty score lists; got {base.size}, {full.size}, {other.size}")
+    full_gain = (full - base).mean()
+    if full_gain <= 0:
+        raise ValueError(f"full's mean gain over base is {full_gain:+.4f}: a share of a gain that is not positive "
+                         "means nothing; compare the two differences instead")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, base.size, size=(n, base.size))
+    g_full, g_other = (full - base)[idx].mean(axis=1), (other - base)[idx].mean(axis=1)
+    ok = g_full > 0
+    shares = g_other[ok] / g_full[ok]
+    alpha = (1 - level) / 2
+    return {"share": float((other - base).mean() / full_gain), "low": float(np.quantile(shares, alpha)),
+            "high": float(np.quantile(shares, 1 - alpha)), "resamples_with_no_full_gain": int((~ok).sum())}
+
+
+def comparisons_table(items: list[dict], scale: float = 100, unit: str = "points") -> str:
+    """Markdown table of ``compare`` results: both sides, the difference with its interval, and the verdict."""
+    rows = [f"| comparison | n | a | b | b - a ({unit}) | 95% interval | verdict |", "|---|---|---|---|---|---|---|"]
+    for c in items:
+        rows.append(f"| {c['name']} | {c['n']} | {c['a_label']} {scale * c['a']:.1f} | {c['b_label']} {scale * c['b']:.1f} | "
+                    f"{scale * c['diff']:+.1f} | [{scale * c['low']:+.1f}, {scale * c['high']:+.1f}] | {c['verdict']} |")
+    return "\n".join(rows)
+
+
 def improvement_table(before: dict, after: dict, keys=KEYS, n: int = 1000, seed: int = 0) -> str:
     """Markdown table of the absolute improvement (points of ROUGE x 100) of ``after`` over ``before``, as the
     course prints it, with a paired 95% bootstrap interval and the share of examples that improved."""
-    rows = ["| metric | before | after | absolute improvement | 95% interval | examples improved |",
+    rows = ["| metric | before | after | absolute improvement (points) | 95% interval | examples improved |",
             "|---|---|---|---|---|---|"]
     for k in keys:
         d = paired_difference(before["per_example"][k], after["per_example"][k], n, seed)
-        rows.append(f"| {k} | {before[k]['mean']:.4f} | {after[k]['mean']:.4f} | {100 * d['mean']:+.2f}% | "
-                    f"[{100 * d['low']:+.2f}%, {100 * d['high']:+.2f}%] | {d['improved']:.0%} |")
+        rows.append(f"| {k} | {before[k]['mean']:.4f} | {after[k]['mean']:.4f} | {100 * d['mean']:+.2f} | "
+                    f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] | {d['improved']:.0%} |")
     return "\n".join(rows)
 
 

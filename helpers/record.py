@@ -7,7 +7,7 @@ import math
 import os
 from pathlib import Path
 
-from . import device
+from . import device, generate, metrics
 from .files import write_atomic  # noqa: F401  (record.write_atomic: the same writer, for callers of record)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,3 +96,55 @@ def record(lab: str, **figures) -> Path:
 def load(lab: str, folder: str | Path | None = None) -> dict:
     """The figures a lab recorded."""
     return json.loads((Path(folder) if folder else run_dir()).joinpath(f"{lab}.json").read_text())
+
+
+def fingerprint(folder: str | Path, marker: str = "model.safetensors") -> str:
+    """Which saved model a result came from: its marker file's size and modification time."""
+    stat = (Path(folder) / marker).stat()
+    return f"{Path(folder).name}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def reuse(preset, name: str, settings: dict, ids: list[str], compute, lab: str) -> tuple[dict[str, list], str]:
+    """Per-example results (e.g. a model's summaries and their ROUGE) that an earlier lab of this run measured.
+
+    Stored under ``<artifacts>/scores/<name>.json`` with the ``settings`` they were made with (model, generation
+    length, precision...). When those settings match and every id in ``ids`` is there, the stored values are returned
+    and nothing is recomputed; otherwise ``compute()`` runs and must return ``{field: list aligned with ids}``, which
+    is stored for later labs. Returns the values and the lab that measured them.
+    """
+    path = artifacts_dir(preset) / "scores" / f"{name}.json"
+    settings = _plain(settings)
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if saved and saved["settings"] == settings and all(i in saved["rows"] for i in ids):
+        print(f"{name}: reusing what {saved['lab']} measured earlier in this run ({len(ids)} examples)")
+        return {f: [saved["rows"][i][f] for i in ids] for f in saved["fields"]}, saved["lab"]
+    values = compute()
+    bad = {f: len(v) for f, v in values.items() if len(v) != len(ids)}
+    if bad:
+        raise ValueError(f"compute() must return one value per id ({len(ids)}); got lengths {bad}")
+    rows = saved["rows"] if saved and saved["settings"] == settings else {}
+    rows.update({i: {f: values[f][j] for f in values} for j, i in enumerate(ids)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(_plain({"settings": settings, "lab": lab, "fields": list(values), "rows": rows})))
+    return values, lab
+
+
+def summaries(preset, name: str, model, tokenizer, rows: list[dict], prompts_: list[str], max_new_tokens: int,
+              batch_size: int, lab: str, model_id: str | None = None) -> tuple[list[str], dict[str, list[float]], str]:
+    """A model's summaries of test ``rows`` and their per-example ROUGE, computed once per run.
+
+    ``name`` says which model ("original", "full_ft", ...) and ``model_id`` which weights exactly (the preset's model
+    for the original, ``fingerprint(folder)`` for a saved one). Labs 04, 05 and 06 score the same models on the same
+    dialogues: the first to do so stores the result and the others reuse it. Returns (predictions, per-example
+    scores, the lab that generated them).
+    """
+    settings = {"model": model_id or getattr(preset, "model", str(preset)), "max_new_tokens": max_new_tokens,
+                "precision": device.precision(), "prompts": "summary"}
+
+    def compute():
+        preds = generate.batch(model, tokenizer, prompts_, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        scores = metrics.per_example(preds, [r["references"] for r in rows])
+        return {"prediction": preds, **{k: scores[k] for k in metrics.KEYS}}
+
+    values, made_by = reuse(preset, name, settings, [r["id"] for r in rows], compute, lab)
+    return values["prediction"], {k: values[k] for k in metrics.KEYS}, made_by

@@ -38,3 +38,27 @@ def test_an_artifact_of_another_kind_is_refused_clearly(tmp_path):
     (folder / "artifact.json").unlink()
     with pytest.raises(record.ArtifactMismatch, match="no artifact.json"):
         record.artifact_ready(folder, config.get("smoke"), "model.safetensors")
+
+
+def test_results_are_reused_within_a_run_only_with_the_same_settings(_run_dir):
+    smoke, ids, calls = config.get("smoke"), ["a", "b", "c"], []
+
+    def compute():
+        calls.append(1)
+        return {"prediction": ["x", "y", "z"], "rouge1": [0.1, 0.2, 0.3]}
+
+    first, lab = record.reuse(smoke, "original", {"max_new_tokens": 8}, ids, compute, "04_rouge")
+    again, lab_again = record.reuse(smoke, "original", {"max_new_tokens": 8}, ["c", "a"], compute, "05_forgetting")
+    assert len(calls) == 1 and lab_again == "04_rouge"
+    assert again == {"prediction": ["z", "x"], "rouge1": [0.3, 0.1]}
+    record.reuse(smoke, "original", {"max_new_tokens": 16}, ids, compute, "06_peft")  # other settings: recomputed
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="one value per id"):
+        record.reuse(smoke, "other", {}, ["a", "b"], lambda: {"prediction": ["x"]}, "06_peft")
+
+
+def test_a_fingerprint_changes_when_the_model_file_changes(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"12")
+    first = record.fingerprint(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"123")
+    assert record.fingerprint(tmp_path) != first

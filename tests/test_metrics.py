@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from helpers import metrics
@@ -71,3 +72,36 @@ def test_the_verdict_names_a_direction_only_when_the_interval_excludes_zero():
     assert metrics.verdict(-0.05, -0.01, "LoRA", "original") == "LoRA lower than original"
     with pytest.raises(ValueError, match="above its high end"):
         metrics.verdict(0.2, 0.1)
+
+
+def test_a_comparison_records_both_sides_the_interval_and_a_verdict_that_follows_it():
+    a = [0.30, 0.32, 0.28, 0.31, 0.29, 0.30, 0.33, 0.27] * 5
+    better = [x + 0.05 for x in a]
+    c = metrics.compare("rouge1_original_vs_full", "rouge1", a, better, "original", "full", n=500)
+    assert set(c) >= {"name", "metric", "n", "a", "b", "diff", "low", "high", "verdict"}
+    assert c["n"] == 40 and abs(c["diff"] - 0.05) < 1e-9 and 0 < c["low"] <= c["diff"] <= c["high"]
+    assert c["verdict"] == "full higher than original"
+    noisy = [x + (0.05 if i % 2 else -0.05) for i, x in enumerate(a)]  # as many up as down: no direction
+    assert metrics.compare("x", "rouge1", a, noisy, n=500)["verdict"] == "no difference measurable at this size"
+
+
+def test_mcnemar_counts_only_the_discordant_pairs():
+    same = metrics.mcnemar([1, 0, 1, 0], [1, 0, 1, 0])
+    assert same == {"lost": 0, "gained": 0, "p": 1.0}
+    lost = metrics.mcnemar([1] * 10 + [0] * 5, [0] * 10 + [0] * 5)  # 10 lost, 0 gained: p = 2 / 2**10
+    assert lost["lost"] == 10 and lost["gained"] == 0 and abs(lost["p"] - 2 / 1024) < 1e-12
+    balanced = metrics.mcnemar([1, 1, 0, 0], [0, 0, 1, 1])
+    assert balanced["p"] == 1.0
+    with pytest.raises(ValueError, match="equally long"):
+        metrics.mcnemar([1, 0], [1])
+
+
+def test_the_share_of_a_gain_has_a_paired_interval_and_refuses_a_gain_that_is_not_positive():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.3, 200)
+    full = base + 0.10 + rng.normal(0, 0.02, 200)
+    half = base + 0.05 + rng.normal(0, 0.02, 200)
+    s = metrics.share_of_gain(base, full, half, n=500)
+    assert 0.4 < s["low"] < s["share"] < s["high"] < 0.6
+    with pytest.raises(ValueError, match="not positive"):
+        metrics.share_of_gain(base, base - 0.01, half)
