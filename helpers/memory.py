@@ -2,7 +2,8 @@
 
 The estimate is the usual back-of-the-envelope one (per parameter: weights in the training precision plus an fp32
 master copy under mixed precision, gradients, two AdamW moments; activations from the layer shapes), good to a
-factor well under 2, which is what a learner needs to see why a 7B model does not fit on one GPU.
+factor well under 2, which is what a learner needs to see why a 7B model does not fit on one GPU. ``per_gpu_bytes``
+and ``zero_table`` divide the same bill over data-parallel GPUs as DDP and ZeRO stages 1-3 do.
 """
 
 from __future__ import annotations
@@ -127,6 +128,65 @@ def extrapolate(sizes: dict[str, float] | None = None, precision: str = "bf16") 
         out.append({"model": name, "params": int(n), "gib": gib, "bytes_per_param": e.static / n,
                     "fits": fits, "gpus_80gb_needed": int(-(-gib // 80))})
     return out
+
+
+# --- ZeRO: sharding the model states over data-parallel GPUs ---------------------------------------------------
+
+GB = 1e9  # the ZeRO paper's gigabyte (10^9 bytes)
+# The ZeRO paper's names: stage 0 is plain data parallelism (DDP), stage n shards one more kind of model state.
+ZERO_STAGES = {0: "DDP", 1: "ZeRO-1", 2: "ZeRO-2", 3: "ZeRO-3"}
+
+
+def per_gpu_bytes(params: int | float, n_gpus: int, stage: int, weight_bytes: int = 2, grad_bytes: int = 2,
+                  optimizer_bytes: int = 12) -> float:
+    """Bytes of model states each GPU holds in mixed-precision AdamW training, under DDP (stage 0) or ZeRO 1/2/3.
+
+    The ZeRO paper's accounting (Rajbhandari et al. 2020, section 3): per parameter, fp16/bf16 weights (2 bytes),
+    fp16/bf16 gradients (2) and optimizer states K = 12 (the fp32 master copy, momentum and variance, 4 each), so 16
+    bytes with DDP. Stage 1 divides the optimizer states over the ``n_gpus``, stage 2 the gradients as well, stage 3
+    the weights as well. Activations, temporary buffers and fragmentation are not counted.
+    """
+    if isinstance(params, bool) or not isinstance(params, (int, float)) or not params > 0:
+        raise ValueError(f"params must be a positive number of parameters, got {params!r}")
+    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
+        raise ValueError(f"n_gpus must be an integer >= 1 (the data-parallel GPUs sharing the states), got {n_gpus!r}")
+    if isinstance(stage, bool) or stage not in ZERO_STAGES:
+        raise ValueError(f"stage must be 0 (DDP), 1, 2 or 3 (ZeRO stages), got {stage!r}")
+    for name, value in (("weight_bytes", weight_bytes), ("grad_bytes", grad_bytes),
+                        ("optimizer_bytes", optimizer_bytes)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a number of bytes per parameter >= 0, got {value!r}")
+    weights = weight_bytes / (n_gpus if stage >= 3 else 1)
+    grads = grad_bytes / (n_gpus if stage >= 2 else 1)
+    states = optimizer_bytes / (n_gpus if stage >= 1 else 1)
+    return params * (weights + grads + states)
+
+
+def zero_rows(sizes: dict[str, float] | None = None, gpus: tuple[int, ...] = (1, 8, 64),
+              optimizer_bytes: int = 12) -> list[dict]:
+    """Per-GPU bytes of every stage for each model size and GPU count: one dict a (model, n_gpus) pair."""
+    sizes = {"135M": 135e6, "1B": 1e9, "7B": 7e9, "13B": 13e9, "70B": 70e9} if sizes is None else sizes
+    if not sizes or not gpus:
+        raise ValueError("zero_rows needs at least one model size and one GPU count")
+    return [{"model": name, "params": n, "n_gpus": g,
+             **{ZERO_STAGES[s]: per_gpu_bytes(n, g, s, optimizer_bytes=optimizer_bytes) for s in ZERO_STAGES}}
+            for name, n in sizes.items() for g in gpus]
+
+
+def _gb(value: float) -> str:
+    """Bytes as GB with one decimal, or two below 10 GB so that small shards do not print as 0.0."""
+    gb = value / GB
+    return f"{gb:,.1f}" if gb >= 10 else f"{gb:.2f}"
+
+
+def zero_table(sizes: dict[str, float] | None = None, gpus: tuple[int, ...] = (1, 8, 64),
+               optimizer_bytes: int = 12) -> str:
+    """Markdown table of :func:`zero_rows` in GB (10^9 bytes, as the paper) per GPU, activations excluded."""
+    names = list(ZERO_STAGES.values())
+    lines = ["| model | GPUs | " + " | ".join(f"{n} GB/GPU" for n in names) + " |", "|---|---|" + "---|" * len(names)]
+    for r in zero_rows(sizes, gpus, optimizer_bytes):
+        lines.append(f"| {r['model']} | {r['n_gpus']} | " + " | ".join(_gb(r[n]) for n in names) + " |")
+    return "\n".join(lines)
 
 
 # --- measurement ----------------------------------------------------------------------------------------------

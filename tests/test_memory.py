@@ -48,6 +48,47 @@ def test_bad_inputs_are_clear_errors(bad, needle):
         memory.estimate(**bad)
 
 
+@pytest.mark.parametrize("stage,gb", [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)])
+def test_zero_per_gpu_bytes_match_the_papers_figure_1(stage, gb):
+    """ZeRO paper, Figure 1: a 7.5B-parameter model on 64 GPUs with mixed-precision Adam (K = 12)."""
+    assert memory.per_gpu_bytes(7.5e9, 64, stage) / memory.GB == pytest.approx(gb, abs=0.05)
+
+
+def test_zero_formulas_shard_one_more_state_per_stage():
+    n, g = 1_000_000, 8
+    assert memory.per_gpu_bytes(n, g, 0) == 16 * n  # DDP: 2 + 2 + 12 bytes on every GPU
+    assert memory.per_gpu_bytes(n, g, 1) == (2 + 2) * n + 12 * n / g
+    assert memory.per_gpu_bytes(n, g, 2) == 2 * n + (2 + 12) * n / g
+    assert memory.per_gpu_bytes(n, g, 3) == 16 * n / g
+    assert all(memory.per_gpu_bytes(n, 1, s) == 16 * n for s in memory.ZERO_STAGES)  # one GPU: nothing to shard
+    # DDP's 16 bytes a parameter are the same total as the single-GPU estimate of mixed-precision training
+    assert memory.per_gpu_bytes(n, g, 0) == memory.estimate(n, "bf16").static
+    assert memory.per_gpu_bytes(n, g, 3, optimizer_bytes=4) == 8 * n / g
+
+
+def test_zero_table_has_a_row_for_each_model_and_gpu_count():
+    rows = memory.zero_rows({"7B": 7e9, "70B": 70e9}, gpus=(1, 8))
+    assert [(r["model"], r["n_gpus"]) for r in rows] == [("7B", 1), ("7B", 8), ("70B", 1), ("70B", 8)]
+    assert rows[1]["ZeRO-3"] == 7e9 * 16 / 8
+    table = memory.zero_table({"7B": 7e9, "70B": 70e9}, gpus=(1, 8)).splitlines()
+    assert table[0].startswith("| model | GPUs | DDP GB/GPU | ZeRO-1") and len(table) == 2 + 4
+    assert table[2] == "| 7B | 1 | 112.0 | 112.0 | 112.0 | 112.0 |"
+    assert table[3] == "| 7B | 8 | 112.0 | 38.5 | 26.2 | 14.0 |"
+    assert len(memory.zero_table().splitlines()) == 2 + 5 * 3  # 135M, 1B, 7B, 13B, 70B on 1, 8 and 64 GPUs
+
+
+@pytest.mark.parametrize("args,needle", [((0, 8, 1), "params"), ((-5e9, 8, 1), "params"), ((7e9, 0, 1), "n_gpus"),
+                                         ((7e9, 2.5, 1), "n_gpus"), ((7e9, 8, 4), "stage"),
+                                         ((7e9, 8, "zero3"), "stage"), ((7e9, 8, True), "stage")])
+def test_zero_bad_inputs_are_clear_errors(args, needle):
+    with pytest.raises(ValueError, match=needle):
+        memory.per_gpu_bytes(*args)
+    with pytest.raises(ValueError, match="optimizer_bytes"):
+        memory.per_gpu_bytes(7e9, 8, 1, optimizer_bytes=-1)
+    with pytest.raises(ValueError, match="at least one"):
+        memory.zero_table({}, gpus=(8,))
+
+
 # SmolLM2-135M's and FLAN-T5-base's shapes, built on the meta device: no weights, no download
 SHAPES = [(LlamaForCausalLM, LlamaConfig(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                                          num_attention_heads=9, num_key_value_heads=3, vocab_size=49152,
