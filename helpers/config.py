@@ -120,25 +120,24 @@ def table(names: list[str] | None = None) -> str:
 # lora_scaling is alpha / r: 2 for pocket, smoke and modern (alpha = 2r), 1 for the course (r = alpha = 32).
 
 # Lab 05 at the course's sizes; modern changes only its learning rates and LoRA scaling (see LAB_KNOBS["05"]).
-_COURSE_05 = {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 128,
-              "train_examples": 2000, "epochs": 1.0, "learning_rate": 1e-5, "lora_learning_rate": 1e-3,
-              "lora_scaling": 1.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
-              "demo_examples": 64, "demo_epochs": 5.0, "demo_learning_rate": 1e-4}
+_COURSE_05 = {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "max_new_tokens": 200,
+              "lora_learning_rate": 1e-3, "lora_scaling": 1.0, "replay_share": 0.25, "other_task_share": 0.25,
+              "demo_examples": 64, "demo_epochs": 5.0, "demo_factor": 10.0}
 
 LAB_KNOBS: dict[str, dict[str, dict]] = {
-    "01": {"pocket": {"n_eval": 50, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
+    "01": {"pocket": {"n_eval": 100, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25, "batch_tokens": 8000,
-                      "n_decoding": 3, "temperatures": [0.7, 1.3]},
+                      "n_decoding": 30, "temperatures": [0.7, 1.3]},
            "smoke": {"n_eval": 6, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
                      "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "batch_tokens": 8000, "n_decoding": 2,
                      "temperatures": [0.7, 1.3]},
            # FLAN-T5's encoder reads 512 tokens: from k = 2 on most DialogSum prompts no longer fit and are skipped
            "course": {"n_eval": 200, "k_values": [0, 1, 2, 3], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
                       "shot_max_tokens": 200, "max_new_tokens": 50, "batch_size": 32, "batch_tokens": 65536,
-                      "n_decoding": 5, "temperatures": [0.7, 1.3]},  # max_new_tokens: [course] lab 1
+                      "n_decoding": 30, "temperatures": [0.7, 1.3]},  # max_new_tokens: [course] lab 1
            "modern": {"n_eval": 200, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 200, "max_new_tokens": 64, "batch_size": 32,
-                      "batch_tokens": 65536, "n_decoding": 5, "temperatures": [0.7, 1.3]},
+                      "batch_tokens": 65536, "n_decoding": 30, "temperatures": [0.7, 1.3]},
            "tiny-seq2seq": {"n_eval": 4, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3], "plain_k": [0],
                             "shot_max_tokens": 120, "max_new_tokens": 16, "batch_size": 8, "batch_tokens": 8000,
                             "n_decoding": 2, "temperatures": [0.7, 1.3]}},
@@ -148,18 +147,23 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
            "modern": {"timing_batches": 4, "n_show": 3},
            "tiny-seq2seq": {"timing_batches": 1, "n_show": 1}},
     "03": {"pocket": {"train_examples": 256, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
-                      "eval_every": 16, "eval_examples": 24, "memory_batch": 4, "draft_steps": 2},
+                      "eval_every": 16, "eval_examples": 24, "memory_batch": 4, "draft_steps": 2,
+                      "lr_grid": [1e-4, 2e-4, 4e-4], "lr_search_examples": 32},
            "smoke": {"train_examples": 8, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
-                     "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1},
+                     "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1,
+                     "lr_grid": [2e-4, 1e-3], "lr_search_examples": 4},
            # the whole DialogSum train split (12,460 dialogues); lr and batch: [course]
            "course": {"train_examples": 0, "epochs": 1.0, "learning_rate": 1e-5, "batch_size": 8, "grad_accum": 1,
-                      "eval_every": 200, "eval_examples": 500, "memory_batch": 8, "draft_steps": 2},
+                      "eval_every": 200, "eval_examples": 500, "memory_batch": 8, "draft_steps": 2,
+                      "lr_grid": [5e-6, 1e-5, 2e-5], "lr_search_examples": 2000},  # the grid is centred on [course]
            # batch 4 x 4 accumulation: [smollm2]; lr 5e-5: see [smollm2] above
            "modern": {"train_examples": 0, "epochs": 1.0, "learning_rate": 5e-5, "batch_size": 4, "grad_accum": 4,
-                      "eval_every": 100, "eval_examples": 500, "memory_batch": 4, "draft_steps": 2},
+                      "eval_every": 100, "eval_examples": 500, "memory_batch": 4, "draft_steps": 2,
+                      "lr_grid": [2.5e-5, 5e-5, 1e-4], "lr_search_examples": 2000},
            # random weights learn fast at a large step; only the code path matters here
            "tiny-seq2seq": {"train_examples": 8, "epochs": 1.0, "learning_rate": 1e-3, "batch_size": 4, "grad_accum": 1,
-                            "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1}},
+                            "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1,
+                            "lr_grid": [1e-3, 3e-3], "lr_search_examples": 4}},
     "04": {"pocket": {"eval_examples": 0, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
                       "n_boot": 1000, "show_examples": 3},  # eval_examples 0 = the whole test split
            "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 2,
@@ -171,44 +175,43 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
                       "n_boot": 1000, "show_examples": 3},
            "tiny-seq2seq": {"eval_examples": 4, "gen_batch_size": 4, "max_new_tokens": 16, "speed_examples": 2,
                             "n_boot": 50, "show_examples": 1}},
-    "05": {"pocket": {"probe_examples": 96, "probe_tokens": 16, "eval_examples": 12, "max_new_tokens": 64,
-                      "train_examples": 48, "epochs": 1.0, "learning_rate": 1e-4, "lora_learning_rate": 1e-3,
-                      "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
-                      "demo_examples": 16, "demo_epochs": 3.0, "demo_learning_rate": 5e-4},
-           "smoke": {"probe_examples": 16, "probe_tokens": 12, "eval_examples": 4, "max_new_tokens": 32,
-                     "train_examples": 8, "epochs": 1.0, "learning_rate": 2e-4, "lora_learning_rate": 1e-3,
-                     "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "min_drop_points": 5.0,
-                     "demo_examples": 8, "demo_epochs": 2.0, "demo_learning_rate": 5e-4},
-           # full fine-tuning lr 1e-5, LoRA lr 1e-3 and alpha = r: [course]
+    # Lab 05 trains its models at lab 03's size (rows, epochs, batch, learning rate) unless forgetting does not show
+    # there; then all three methods train in the "aggressive" setting: demo_examples rows for demo_epochs, each at its
+    # own learning rate times demo_factor. max_new_tokens is lab 04's, so the ROUGE of lab 04's models is reused.
+    "05": {"pocket": {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 100, "max_new_tokens": 96,
+                      "lora_learning_rate": 1e-3, "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
+                      "demo_examples": 16, "demo_epochs": 3.0, "demo_factor": 5.0},
+           "smoke": {"probe_examples": 16, "probe_tokens": 12, "eval_examples": 4, "max_new_tokens": 48,
+                     "lora_learning_rate": 1e-3, "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
+                     "demo_examples": 8, "demo_epochs": 2.0, "demo_factor": 2.5},
+           # LoRA lr 1e-3 and alpha = r: [course]
            "course": _COURSE_05,
-           "modern": {**_COURSE_05, "learning_rate": 5e-5, "lora_learning_rate": 2e-4,  # LoRA lr: [lora]
-                      "lora_scaling": 2.0, "demo_learning_rate": 5e-4},
+           "modern": {**_COURSE_05, "max_new_tokens": 128, "lora_learning_rate": 2e-4, "lora_scaling": 2.0},  # [lora]
            "tiny-seq2seq": {"probe_examples": 12, "probe_tokens": 8, "eval_examples": 2, "max_new_tokens": 16,
-                            "train_examples": 8, "epochs": 1.0, "learning_rate": 1e-3, "lora_learning_rate": 1e-3,
-                            "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
-                            "min_drop_points": 5.0, "demo_examples": 4, "demo_epochs": 1.0, "demo_learning_rate": 1e-3}},
-    "06": {"pocket": {"train_examples": 48, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-4,
-                      "lora_scaling": 2.0, "scratch_steps": 3, "timing_steps": 3, "eval_examples": 12,
-                      "max_new_tokens": 64, "sweep_ranks": [1, 4, 16], "sweep_examples": 24, "sweep_eval_examples": 8,
-                      "prompt_tokens": 20, "prompt_learning_rate": 1e-2},
-           "smoke": {"train_examples": 8, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 2e-4,
-                     "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1, "eval_examples": 4,
-                     "max_new_tokens": 32, "sweep_ranks": [1, 16], "sweep_examples": 4, "sweep_eval_examples": 2,
-                     "prompt_tokens": 20, "prompt_learning_rate": 1e-2},
-           # LoRA on the whole train split as the course's adapter was trained: r 32 (the preset), alpha = r, lr 1e-3;
-           # full fine-tuning lr 1e-5; ROUGE with max_new_tokens 200: [course]
-           "course": {"train_examples": 0, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-5,
-                      "lora_scaling": 1.0, "scratch_steps": 20, "timing_steps": 20, "eval_examples": 500,
-                      "max_new_tokens": 200, "sweep_ranks": [4, 16, 32], "sweep_examples": 2000,
-                      "sweep_eval_examples": 200, "prompt_tokens": 20, "prompt_learning_rate": 1e-2},
-           "modern": {"train_examples": 0, "epochs": 1.0, "lora_learning_rate": 2e-4, "full_learning_rate": 5e-5,
-                      "lora_scaling": 2.0, "scratch_steps": 20, "timing_steps": 20, "eval_examples": 500,
-                      "max_new_tokens": 128, "sweep_ranks": [4, 16, 64], "sweep_examples": 2000,
-                      "sweep_eval_examples": 200, "prompt_tokens": 20, "prompt_learning_rate": 1e-2},  # [lora], [smollm2]
-           "tiny-seq2seq": {"train_examples": 8, "epochs": 1.0, "lora_learning_rate": 1e-3, "full_learning_rate": 1e-3,
-                            "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1, "eval_examples": 2,
-                            "max_new_tokens": 16, "sweep_ranks": [1, 4], "sweep_examples": 4,
-                            "sweep_eval_examples": 2, "prompt_tokens": 4, "prompt_learning_rate": 1e-2}},
+                            "lora_learning_rate": 1e-3, "lora_scaling": 2.0, "replay_share": 0.25,
+                            "other_task_share": 0.25, "demo_examples": 4, "demo_epochs": 1.0, "demo_factor": 1.0}},
+    # Lab 06 trains LoRA on lab 03's rows for lab 03's epochs and batches, and searches its learning rate with lab 03's
+    # search budget (as many rates, lr_search_examples rows); max_new_tokens is lab 04's, so ROUGE is reused.
+    "06": {"pocket": {"lora_lr_grid": [5e-4, 1e-3, 2e-3], "lora_scaling": 2.0, "scratch_steps": 3, "timing_steps": 3,
+                      "eval_examples": 100, "max_new_tokens": 96, "sweep_ranks": [2, 8, 32], "sweep_examples": 32,
+                      "sweep_eval_examples": 50, "prompt_tokens": 20, "prompt_lr_grid": [3e-3, 1e-2, 3e-2],
+                      "prompt_examples": 32},
+           "smoke": {"lora_lr_grid": [1e-3, 3e-3], "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1,
+                     "eval_examples": 4, "max_new_tokens": 48, "sweep_ranks": [1, 4], "sweep_examples": 4,
+                     "sweep_eval_examples": 2, "prompt_tokens": 20, "prompt_lr_grid": [1e-2, 3e-2], "prompt_examples": 4},
+           # LoRA r 32 (the preset), alpha = r, lr 1e-3 in the middle of the grid; ROUGE with max_new_tokens 200: [course]
+           "course": {"lora_lr_grid": [5e-4, 1e-3, 2e-3], "lora_scaling": 1.0, "scratch_steps": 20, "timing_steps": 20,
+                      "eval_examples": 500, "max_new_tokens": 200, "sweep_ranks": [4, 16, 32], "sweep_examples": 2000,
+                      "sweep_eval_examples": 200, "prompt_tokens": 20, "prompt_lr_grid": [3e-3, 1e-2, 3e-2],
+                      "prompt_examples": 2000},
+           "modern": {"lora_lr_grid": [1e-4, 2e-4, 4e-4], "lora_scaling": 2.0, "scratch_steps": 20, "timing_steps": 20,
+                      "eval_examples": 500, "max_new_tokens": 128, "sweep_ranks": [4, 16, 64], "sweep_examples": 2000,
+                      "sweep_eval_examples": 200, "prompt_tokens": 20, "prompt_lr_grid": [3e-3, 1e-2, 3e-2],
+                      "prompt_examples": 2000},  # LoRA lr: [lora]
+           "tiny-seq2seq": {"lora_lr_grid": [1e-3, 3e-3], "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1,
+                            "eval_examples": 2, "max_new_tokens": 16, "sweep_ranks": [1, 4], "sweep_examples": 4,
+                            "sweep_eval_examples": 2, "prompt_tokens": 4, "prompt_lr_grid": [1e-2, 3e-2],
+                            "prompt_examples": 4}},
 }
 
 def knobs(lab: str, preset: Preset | str, **overrides) -> dict:

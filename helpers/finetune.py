@@ -41,6 +41,35 @@ def fine_tune(preset, output_dir: str | Path, train_examples: int | None = None,
     return run(model, tokenizer, train_ds, eval_ds, TrainConfig(**settings))
 
 
+def learning_rate_search(make_model, tokenizer, train_ds, eval_ds, rates: list[float], output_dir: str | Path,
+                         keep_best: bool = False, **settings) -> tuple[list[dict], float, TrainResult | None]:
+    """Pick a learning rate on the validation split: one short run per rate, the lowest final validation loss wins.
+
+    Every run starts from a fresh ``make_model()`` and trains on the same rows in the same order (same seed) with the
+    same TrainConfig ``settings``, so the rate is the only difference. The test split is never looked at. Returns one
+    row per rate ({learning_rate, eval_loss, train_loss, steps, seconds}), the best rate, and with ``keep_best`` the
+    best run's TrainResult (its model trained), else None.
+    """
+    if not rates:
+        raise ValueError("give at least one learning rate to try, e.g. [1e-4, 2e-4, 4e-4]")
+    if eval_ds is None or len(eval_ds) == 0:
+        raise ValueError("the search needs validation rows (eval_ds): the rate is chosen on them, never on the test split")
+    table, best, best_run = [], None, None
+    for rate in rates:
+        result = run(make_model(), tokenizer, train_ds, eval_ds,
+                     TrainConfig(output_dir=Path(output_dir) / f"lr_{rate:g}", learning_rate=rate, save_model=False,
+                                 **settings))
+        row = {"learning_rate": rate, "eval_loss": result.eval_log[-1]["eval_loss"], "train_loss": result.final_loss,
+               "steps": result.steps, "seconds": result.seconds}
+        table.append(row)
+        if best is None or row["eval_loss"] < best["eval_loss"]:
+            best = row
+            best_run = result if keep_best else None
+        if not keep_best:
+            result.model = None
+    return table, best["learning_rate"], best_run
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m helpers.finetune",
                                 description="Full fine-tuning on dialogue summarization; run it under "

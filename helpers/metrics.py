@@ -40,7 +40,11 @@ def bootstrap(values, n: int = 1000, seed: int = 0, level: float = 0.95) -> tupl
 
 def rouge(predictions: list[str], references: list, n_boot: int = 1000, seed: int = 0) -> dict:
     """{'rouge1': {'mean', 'low', 'high'}, ..., 'per_example': {...}}: means with 95% bootstrap intervals."""
-    scores = per_example(predictions, references)
+    return summarize(per_example(predictions, references), n_boot, seed)
+
+
+def summarize(scores: dict[str, list[float]], n_boot: int = 1000, seed: int = 0) -> dict:
+    """``rouge()``'s result from per-example scores already computed (e.g. reused from an earlier lab)."""
     out = {}
     for k in KEYS:
         low, high = bootstrap(scores[k], n_boot, seed)

@@ -76,3 +76,19 @@ def run_lab(name: str, folder: Path, preset: str = "smoke", timeout: int = 600, 
         if old is not None:
             os.environ["WORKBOOK_RUN_DIR"] = old
     return json.loads((run / f"{name}.json").read_text())
+
+
+def check_comparisons(figs: dict, names: list[str], min_n: int = 1) -> dict[str, dict]:
+    """The lab's recorded ``comparisons`` hold ``names``, each complete and with the verdict its interval allows."""
+    from helpers import metrics
+
+    found = {c["name"]: c for c in figs["comparisons"]}
+    missing = set(names) - set(found)
+    assert not missing, f"comparisons missing: {sorted(missing)}; recorded: {sorted(found)}"
+    for c in found.values():
+        assert {"name", "metric", "n", "a", "b", "diff", "low", "high", "verdict"} <= set(c)
+        assert abs(c["diff"] - (c["b"] - c["a"])) < 1e-9 and c["low"] <= c["diff"] + 1e-12 and c["diff"] <= c["high"] + 1e-12
+        assert c["verdict"] == metrics.verdict(c["low"], c["high"], c["b_label"], c["a_label"])
+    for name in names:
+        assert found[name]["n"] >= min_n, f"{name}: n={found[name]['n']} < {min_n}"
+    return found

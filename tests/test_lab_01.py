@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import LAB_PRESETS, run_lab
+from conftest import LAB_PRESETS, check_comparisons, run_lab
 
 
 @pytest.mark.lab
@@ -32,6 +32,11 @@ def test_lab_01_in_context_learning_limits(lab_runs, preset):
     assert figs["rouge1_gain"] == pytest.approx(figs["rouge1"][best] - figs["rouge1"]["0"], abs=1e-9)
     assert figs["rouge1_gain_low"] <= figs["rouge1_gain"] <= figs["rouge1_gain_high"]
     assert set(figs["decoding_rouge1"]) == {"greedy", "T=0.7", "T=1.3"}
+    found = check_comparisons(figs, [f"rouge1_k0_vs_k{k}" for k in ks[1:]], min_n=figs["n_eval"])
+    for k in ks[1:]:
+        assert found[f"rouge1_k0_vs_k{k}"]["b"] == pytest.approx(figs["rouge1"][str(k)], abs=1e-9)
+    sampled = check_comparisons(figs, ["rouge1_greedy_vs_T=0.7", "rouge1_greedy_vs_T=1.3"], min_n=figs["n_decoding"])
+    assert sampled["rouge1_greedy_vs_T=0.7"]["a"] == pytest.approx(figs["decoding_rouge1"]["greedy"], abs=1e-9)
     assert all(0.0 <= v <= 1.0 for v in figs["decoding_rouge1"].values())
     if preset == "smoke":
         assert len(ks) >= 3

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import LAB_PRESETS, run_lab
+from conftest import LAB_PRESETS, check_comparisons, run_lab
 
 KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -18,3 +18,5 @@ def test_lab_04_rouge_before_and_after(lab_runs, preset):
     assert 0.0 <= figs["share_improved_rouge1"] <= 1.0
     assert figs["single_seconds_per_example"] > 0 and figs["batched_seconds_per_example"] > 0
     assert figs["gen_seconds"] > 0
+    found = check_comparisons(figs, ["rouge1_original_vs_full"], min_n=figs["n_test"])
+    assert found["rouge1_original_vs_full"]["diff"] == pytest.approx(figs["rouge1_gain_points"] / 100, abs=1e-9)

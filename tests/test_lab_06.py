@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import LAB_PRESETS, run_lab
+from conftest import LAB_PRESETS, check_comparisons, run_lab
 
 
 @pytest.mark.lab
@@ -33,3 +33,17 @@ def test_lab_06_peft_lora(lab_runs, preset):
         assert 0 < figs["trainable_share"] < 0.01 and figs["adapter_bytes"] * 50 < figs["model_bytes"]
     else:  # the tiny model's embeddings are small, so its adapter is a larger share
         assert 0 < figs["trainable_share"] < 0.2
+    # matched budgets: the same rows and epochs for both, each rate chosen on validation from a grid of the same size
+    assert figs["lora_train_rows"] == figs["full_train_rows"] > 0 and figs["lora_epochs"] == figs["full_epochs"]
+    assert len(figs["lora_lr_search"]) == len(figs["full_lr_search"]) >= 2
+    assert figs["lora_learning_rate"] == min(figs["lora_lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
+    assert figs["full_learning_rate"] == min(figs["full_lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
+    assert figs["prompt_learning_rate"] == min(figs["prompt_lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
+    found = check_comparisons(figs, ["rouge1_full_vs_lora", "rouge1_original_vs_full", "rouge1_original_vs_lora",
+                                     "rouge1_original_vs_prompt"], min_n=figs["n_test"])
+    assert found["rouge1_full_vs_lora"]["diff"] == pytest.approx(figs["rouge1_lora"] - figs["rouge1_full"], abs=1e-9)
+    if found["rouge1_original_vs_full"]["low"] > 0:  # a share is reported only for a measurable gain
+        assert figs["lora_share_of_full_gain_low"] <= figs["lora_share_of_full_gain"] <= figs["lora_share_of_full_gain_high"]
+    else:
+        assert figs["lora_share_of_full_gain"] is None
+    assert len([c for c in found if c.startswith("rouge1_r")]) == len(ranks) - 1

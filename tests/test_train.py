@@ -177,3 +177,24 @@ def test_the_step_log_is_written_at_most_every_log_every_s(tmp_path, tokenizer, 
 def test_log_every_s_must_be_a_number_at_least_zero(tmp_path):
     with pytest.raises(ValueError, match="log_every_s"):
         _cfg(tmp_path, log_every_s=-1).validate()
+
+
+def test_the_learning_rate_is_chosen_on_validation_loss_with_everything_else_equal(tmp_path, tokenizer, tiny_data):
+    from helpers import finetune
+
+    made = []
+
+    def make():
+        made.append(1)
+        return models.tiny("causal", tokenizer, seed=0)[0]
+
+    table, best, kept = finetune.learning_rate_search(make, tokenizer, tiny_data[0], tiny_data[1], [1e-6, 3e-3],
+                                                      tmp_path / "search", keep_best=True, max_steps=3, batch_size=4,
+                                                      progress=False)
+    assert len(made) == 2 and [r["learning_rate"] for r in table] == [1e-6, 3e-3]
+    assert all(r["steps"] == 3 for r in table)
+    assert best == min(table, key=lambda r: r["eval_loss"])["learning_rate"]
+    assert kept is not None and kept.eval_log[-1]["eval_loss"] == min(r["eval_loss"] for r in table)
+    assert best == 3e-3  # a rate too small to move the model in 3 steps loses to a working one
+    with pytest.raises(ValueError, match="validation"):
+        finetune.learning_rate_search(make, tokenizer, tiny_data[0], None, [1e-3], tmp_path / "x")
