@@ -146,7 +146,8 @@ def _check_00_4(a: dict) -> str | None:
     plain = prompts.summary_prompt(_split("test")[0]["dialogue"])
     chat = _n_tokens(prompts.chat(_tokenizer(), plain))
     if a["chat"] != chat:
-        return "'chat' is off: count prompts.chat(tokenizer, prompts.summary_prompt(dialogue)) with prompts.count_tokens"
+        return ("'chat' is off: count prompts.chat(tokenizer, prompts.summary_prompt(dialogue)) "
+                "with prompts.count_tokens")
     if a["added"] != chat - _n_tokens(plain):
         return "'added' is the chat prompt's count minus the plain prompt's count"
     return None
@@ -281,8 +282,9 @@ def _check_03_1(a: dict) -> str | None:
     if _close(a["zero1"], want["ddp"], 0.01):
         return "'zero1' is the unsharded total: ZeRO-1 splits the 12 bytes of optimizer state over the 8 GPUs"
     hint = _first_wrong(a, want)
-    return f"{hint}: bytes a parameter are 2 (weights) + 2 (gradients) + 12 (Adam); ask which of them each stage shards" \
-        if hint else None
+    if hint:
+        return f"{hint}: bytes a parameter are 2 (weights) + 2 (gradients) + 12 (Adam); which does each stage shard?"
+    return None
 
 
 def _check_03_2(a: dict) -> str | None:
@@ -296,8 +298,10 @@ def _check_03_2(a: dict) -> str | None:
     if _close(a["static"], 16 * _embedded_params() / 1e9, 0.01):
         return "'static' is in GB: give GiB (2^30 bytes)"
     hint = _first_wrong(a, want)
-    return f"{hint}: read the model's sizes from model.config and use memory.estimate / memory.activation_bytes " \
-           "(fp32, batch 8 x 512 tokens)" if hint else None
+    if hint:
+        return (f"{hint}: read the model's sizes from model.config and use memory.estimate / "
+                "memory.activation_bytes (fp32, batch 8 x 512 tokens)")
+    return None
 
 
 def _check_03_3(a: dict) -> str | None:
@@ -426,7 +430,9 @@ def _check_06_1(a: dict) -> str | None:
     if a["qv"] == want["mlp"] and a["mlp"] == want["qv"]:
         return "the two counts are swapped"
     hint = _first_wrong(a, want, rel=0)
-    return f"{hint}: count with lora.count(model)['trainable'] after lora.inject on a fresh model, rank 8" if hint else None
+    if hint:
+        return f"{hint}: count with lora.count(model)['trainable'] after lora.inject on a fresh model, rank 8"
+    return None
 
 
 def _check_06_2(a: dict) -> str | None:
@@ -502,9 +508,10 @@ Write a new summarization template with a `{dialogue}` field, and make the promp
 train row with it (`prompts.render`; the completion is the row's summary). Why does FLAN train on many such wordings?
 """, '{"prompt": str, "completion": str}', dict, _check_02_2),
     _ex("02.3", "Padding and the batch size", """
-Tokenize the first 64 train rows (`tokenizing.summary_dataset(tokenizer, "causal", rows, 1024, 128)`: nothing is cut) and compute the
-share of tokens dynamic padding saves against fixed padding (`tokenizing.padding_cost(tokenizing.row_lengths(ds,
-"causal"), batch_size)["saved"]`) at batch sizes 4 and 16. Why does it shrink as batches grow?
+Tokenize the first 64 train rows with nothing cut (`tokenizing.summary_dataset(tokenizer, "causal", rows, 1024,
+128)`) and compute the share of tokens dynamic padding saves against fixed padding (`tokenizing.padding_cost(
+tokenizing.row_lengths(ds, "causal"), batch_size)["saved"]`) at batch sizes 4 and 16. Why does it shrink as
+batches grow?
 """, "{4: share, 16: share}", dict, _check_02_3),
     _ex("03.1", "ZeRO for a 13B model", """
 Mixed-precision Adam keeps 2 + 2 + 12 bytes a parameter (weights, gradients, optimizer states with the fp32 master).

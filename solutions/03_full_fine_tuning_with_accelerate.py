@@ -36,9 +36,9 @@ def solve_03_2(preset: str = "smoke") -> dict:
 
 def _prompt_only(rows) -> list[dict]:
     """The rows with labels on the prompt positions only (where the training labels are -100)."""
+    ignore = tokenizing.IGNORE
     return [{"input_ids": r["input_ids"], "attention_mask": r["attention_mask"],
-             "labels": [t if lab == tokenizing.IGNORE else tokenizing.IGNORE for t, lab in zip(r["input_ids"], r["labels"])]}
-            for r in rows]
+             "labels": [t if lab == ignore else ignore for t, lab in zip(r["input_ids"], r["labels"])]} for r in rows]
 
 
 def solve_03_3(preset: str = "smoke") -> dict:
@@ -50,12 +50,12 @@ def solve_03_3(preset: str = "smoke") -> dict:
     knobs = config.knobs("03", cfg)
     original, tokenizer = models.load(cfg)
 
-    def tokenized(split: str, limit: int):  # prompts cut to 128 tokens: the lesson needs no more, and it runs faster
+    def tokenized(split: str, limit: int):  # prompts cut to 96 tokens: the lesson needs no more, and it runs faster
         rows = data.load(cfg, split, limit=limit)
-        return tokenizing.summary_dataset(tokenizer, "causal", rows, min(128, cfg.max_source_tokens),
+        return tokenizing.summary_dataset(tokenizer, "causal", rows, min(96, cfg.max_source_tokens),
                                           min(48, cfg.max_target_tokens))
 
-    mask_on = tokenized("train", knobs["train_examples"])
+    mask_on = tokenized("train", knobs["batch_size"])  # one batch, one optimizer step a run: enough to see it
     mask_off = mask_on.map(lambda r: {"labels": list(r["input_ids"])})  # every position in the loss
     scored = loader(_prompt_only(tokenized("validation", max(4, knobs["eval_examples"]))), tokenizer.pad_token_id,
                     knobs["batch_size"], shuffle=False)
