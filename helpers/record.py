@@ -90,6 +90,9 @@ def record(lab: str, **figures) -> Path:
     figures.setdefault("precision", device.precision())
     path = write_atomic(run_dir() / f"{lab}.json", json.dumps(_plain(figures), indent=2, sort_keys=True))
     print(f"recorded {len(figures)} figure(s) in {path}")
+    side_by_side = beside_reference(lab, _plain(figures))
+    if side_by_side:
+        print("\nyour figures beside the reference run's (results/):\n" + side_by_side)
     return path
 
 
@@ -148,3 +151,78 @@ def summaries(preset, name: str, model, tokenizer, rows: list[dict], prompts_: l
 
     values, made_by = reuse(preset, name, settings, [r["id"] for r in rows], compute, lab)
     return values["prediction"], {k: values[k] for k in metrics.KEYS}, made_by
+
+
+# What each lab's intro shows of the reference run (results/), and what record() prints beside the learner's own:
+# (label, key in the lab's JSON, format). Dotted keys reach into nested figures. Every lab's comparisons are shown too.
+REFERENCE = REPO / "results"
+KEY_FIGURES = {
+    "00_setup": [("parameters of the embedded model", "n_params", "{:,}")],
+    "01_in_context_learning_limits": [("test dialogues", "n_eval", "{}"), ("ROUGE-1, zero-shot", "rouge1.0", "{:.3f}"),
+                                      ("ROUGE-1, one shot", "rouge1.1", "{:.3f}"),
+                                      ("prompt tokens, zero-shot / two shots", ("prompt_tokens.0", "prompt_tokens.2"), "{:.0f}")],
+    "02_building_instruction_datasets": [],
+    "03_full_fine_tuning_with_accelerate": [("learning rate (chosen on validation)", "learning_rate", "{:g}"),
+                                            ("validation loss before / after", ("eval_loss_before", "eval_loss_after"), "{:.3f}"),
+                                            ("useful tokens/s", "useful_tokens_per_second", "{:.0f}")],
+    "04_rouge_before_and_after": [("test dialogues", "n_test", "{}"),
+                                  ("ROUGE-1 before / after", ("rouge1_before", "rouge1_after"), "{:.3f}")],
+    "05_catastrophic_forgetting": [("probes / test dialogues", ("n_probes", "eval_examples"), "{}"),
+                                   ("setting the methods were compared in", "forgetting_setting", "{}")],
+    "06_peft_lora": [("training rows, LoRA / full", ("lora_train_rows", "full_train_rows"), "{}"),
+                     ("learning rate, LoRA / full (chosen on validation)", ("lora_learning_rate", "full_learning_rate"), "{:g}"),
+                     ("LoRA's share of the full ROUGE-1 gain", "lora_share_of_full_gain", "{:.0%}"),
+                     ("trainable share with LoRA", "trainable_share", "{:.2%}")],
+}
+
+
+def _dig(figures: dict, key: str):
+    value = figures
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _shown(figures: dict, key, fmt: str) -> str:
+    keys = key if isinstance(key, tuple) else (key,)
+    values = [_dig(figures, k) for k in keys]
+    return " / ".join("n/a" if v is None else fmt.format(v) for v in values)
+
+
+def reference_markdown(lab: str, figures: dict, run: str) -> str:
+    """The reference run's key figures and comparisons of one lab, as markdown (labs' intros and results/)."""
+    lines = [f"**What the reference run found** (run `{run}`, preset `{figures.get('preset', '?')}`, "
+             f"{figures.get('precision', '?')}; your run prints its own figures beside these at the end)", ""]
+    rows = [(label, _shown(figures, key, fmt)) for label, key, fmt in KEY_FIGURES.get(lab, [])]
+    if rows:
+        lines += ["| figure | reference |", "|---|---|"] + [f"| {label} | {value} |" for label, value in rows] + [""]
+    comparisons = figures.get("comparisons") or []
+    if comparisons:
+        lines += ["| comparison | n | a | b | b - a [95% interval] | verdict |", "|---|---|---|---|---|---|"]
+        for c in comparisons:
+            scale = 100 if c["metric"] in ("rouge1", "rouge2", "rougeL", "probe accuracy") else 1
+            lines.append(f"| {c['name']} | {c['n']} | {c['a_label']} {scale * c['a']:.1f} | {c['b_label']} "
+                         f"{scale * c['b']:.1f} | {scale * c['diff']:+.1f} [{scale * c['low']:+.1f}, "
+                         f"{scale * c['high']:+.1f}] | {c['verdict']} |")
+        lines += ["", "ROUGE and accuracy differences in points (x 100)."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def beside_reference(lab: str, figures: dict) -> str | None:
+    """The learner's key figures beside the reference run's (results/<lab>.json), or None without a reference."""
+    ref_file = REFERENCE / f"{lab}.json"
+    if not ref_file.exists():
+        return None
+    ref = json.loads(ref_file.read_text())
+    rows = [f"| {label} | {_shown(figures, key, fmt)} | {_shown(ref, key, fmt)} |"
+            for label, key, fmt in KEY_FIGURES.get(lab, [])]
+    theirs = {c["name"]: c for c in ref.get("comparisons") or []}
+    for c in figures.get("comparisons") or []:
+        if c["name"] in theirs:
+            r = theirs[c["name"]]
+            rows.append(f"| {c['name']}: b - a | {c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] | "
+                        f"{r['diff']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] |")
+    if not rows:
+        return None
+    head = f"| figure | this run (`{figures.get('preset')}`) | reference (`{ref.get('preset')}`) |\n|---|---|---|\n"
+    return head + "\n".join(rows)

@@ -47,8 +47,10 @@ def intro_block(pocket: Path, smoke: Path, lab: str) -> str:
             "| preset | wall time |\n|---|---|\n"
             f"| `pocket` (default) | {_minutes(times['pocket'][lab])} (run `{pocket.name}`, {precision}) |\n"
             f"| `smoke` (CI) | {_minutes(times['smoke'][lab])} (run `{smoke.name}`) |\n\n"
-            f"Measured on {dev}; expect about 1.5x either way on other laptop CPUs, and more on CPUs without fast "
-            f"bf16 (they compute in fp32). The GPU presets (`course`, `modern`) have not been timed end to end yet.\n"
+            f"Measured on {dev}; expect about 1.5x either way on other laptop CPUs, "
+            + ("and more on CPUs without fast bf16 (they compute in fp32). " if precision == "bf16" else
+               "and less on CPUs with fast bf16 (AVX-512 BF16 or AMX), which compute in bf16 (README, Precision). ")
+            + "The GPU presets (`course`, `modern`) have not been timed end to end yet.\n"
             "<!-- /runtime -->")
 
 

@@ -18,6 +18,12 @@ def test_lab_03_full_fine_tuning(lab_runs, preset):
     assert figs["padding_waste_shuffled"] <= figs["padding_waste_fixed"]
     assert figs["gib_7b"] > 80 and figs["gib_70b"] > 10 * figs["gib_7b"] * 0.99
     assert figs["model_dir"].endswith("full_ft")
+    # the ZeRO table: each stage shards one more kind of state, so memory per GPU falls stage by stage
+    zero = [figs["zero_paper_gb"][k] for k in ("DDP", "ZeRO-1", "ZeRO-2", "ZeRO-3")]
+    assert zero == sorted(zero, reverse=True) and zero[0] == pytest.approx(120, abs=0.1)
+    # the learning rate was chosen on validation: the lowest validation loss of the search
+    if figs["lr_search"]:
+        assert figs["learning_rate"] == min(figs["lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
     made_for = json.loads((lab_runs / preset / "artifacts" / preset / "full_ft" / "artifact.json").read_text())
     assert made_for["model_kind"] == ("causal" if preset == "smoke" else "seq2seq")
     if preset == "smoke":
