@@ -28,7 +28,12 @@ def test_notebook_is_clean_and_follows_the_pattern(nb):
     assert "install" in "".join(cells[1]["source"]).lower(), "cell 2 is the install cell"
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1 and "preset" in "".join(params[0]["source"]), "one parameters cell holding the preset"
-    assert "record(" in "".join(cells[-1]["source"]), "the last cell records the lab's figures"
+    heads = [i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Exercises")]
+    assert len(heads) == 1, "the lab ends with one '## Exercises' section"
+    before = [c for c in cells[:heads[0]] if c["cell_type"] == "code"]
+    assert "record(" in "".join(before[-1]["source"]), "the last cell before the exercises records the lab's figures"
+    checks = [c for c in cells[heads[0]:] if c["cell_type"] == "code" and "exercises.check(" in "".join(c["source"])]
+    assert 3 <= len(checks) <= 5, "3 to 5 exercises, each with a code cell that calls exercises.check"
     assert book["metadata"]["kernelspec"]["name"] == "python3"
 
 
