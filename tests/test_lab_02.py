@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 
@@ -34,3 +35,22 @@ def test_lab_02_building_instruction_datasets(lab_runs, preset):
     saved = lab_runs / preset / "artifacts" / preset / "tokenized_dialogsum"
     assert (saved / "dataset_dict.json").exists()
     assert json.loads((saved / "artifact.json").read_text())["model_kind"] == kind
+    # section 9: the pre-training objective against SFT, the same model trained briefly on the same 12 rows
+    loss = figs["objective_loss"]
+    assert set(loss) == {"base", "pretraining", "sft"} and all(set(v) == {"prompt", "completion"} for v in loss.values())
+    assert figs["objective_rows"] == {"train": 12, "validation": 8} and figs["objective_steps"] == 3
+    assert all(math.isfinite(x) for v in loss.values() for x in v.values())
+    assert all(len(v) == 3 for v in figs["objective_train_loss"].values())
+    # each objective lowers the held-out loss of what it trains on
+    assert loss["pretraining"]["prompt"] < loss["base"]["prompt"]
+    assert loss["sft"]["completion"] < loss["base"]["completion"]
+    assert set(figs["objective_summaries"]) == {"pretraining", "sft"}
+    if kind == "causal":
+        assert figs["objective_pretraining"] == "next-token loss on every token"
+        # only the model with the prompt in its loss learns to predict prompts (smoke: about 1.7 against 3.5)
+        assert loss["pretraining"]["prompt"] < 0.75 * loss["sft"]["prompt"]
+        assert 0 < figs["objective_completion_share"] < 0.5  # the completions are the small part of every-token loss
+        assert all(figs["objective_summaries"].values())
+    else:  # the encoder input has no next-token loss: T5's self-supervised objective instead
+        assert figs["objective_pretraining"] == "span corruption (T5)"
+        assert figs["objective_completion_share"] is None
