@@ -161,7 +161,10 @@ KEY_FIGURES = {
     "01_in_context_learning_limits": [("test dialogues", "n_eval", "{}"), ("ROUGE-1, zero-shot", "rouge1.0", "{:.3f}"),
                                       ("ROUGE-1, one shot", "rouge1.1", "{:.3f}"),
                                       ("prompt tokens, zero-shot / two shots", ("prompt_tokens.0", "prompt_tokens.2"), "{:.0f}")],
-    "02_building_instruction_datasets": [],
+    "02_building_instruction_datasets": [
+        ("held-out prompt loss, pre-training / SFT objective", ("objective_loss.pretraining.prompt", "objective_loss.sft.prompt"), "{:.2f}"),
+        ("held-out completion loss, pre-training / SFT objective", ("objective_loss.pretraining.completion",
+                                                                   "objective_loss.sft.completion"), "{:.2f}")],
     "03_full_fine_tuning_with_accelerate": [("learning rate (chosen on validation)", "learning_rate", "{:g}"),
                                             ("validation loss before / after", ("eval_loss_before", "eval_loss_after"), "{:.3f}"),
                                             ("useful tokens/s", "useful_tokens_per_second", "{:.0f}")],
