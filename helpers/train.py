@@ -143,7 +143,15 @@ class TrainResult:
 
 
 def token_loss_sums(logits: torch.Tensor, labels: torch.Tensor, causal: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row summed cross-entropy and number of labelled tokens (causal: predict token t+1 from position t)."""
+    """Per-row summed cross-entropy and number of labelled tokens (causal: predict token t+1 from position t).
+
+    A prompt-tuned model (peft) puts its virtual tokens before the input, so its logits are longer than the labels
+    by that many positions: those come first and predict nothing, and are dropped.
+    """
+    extra = logits.shape[1] - labels.shape[1]
+    if extra < 0:
+        raise ValueError(f"logits cover {logits.shape[1]} positions but the labels {labels.shape[1]}")
+    logits = logits[:, extra:]
     if causal:
         logits, labels = logits[:, :-1], labels[:, 1:]
     loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),

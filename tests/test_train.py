@@ -198,3 +198,14 @@ def test_the_learning_rate_is_chosen_on_validation_loss_with_everything_else_equ
     assert best == 3e-3  # a rate too small to move the model in 3 steps loses to a working one
     with pytest.raises(ValueError, match="validation"):
         finetune.learning_rate_search(make, tokenizer, tiny_data[0], None, [1e-3], tmp_path / "x")
+
+
+def test_the_loss_ignores_a_soft_prompts_leading_positions():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 5, 11), torch.randint(0, 11, (2, 5))
+    virtual = torch.randn(2, 3, 11)  # three virtual tokens before the input, as peft's prompt tuning adds them
+    plain = train.token_loss_sums(logits, labels, causal=True)
+    prefixed = train.token_loss_sums(torch.cat([virtual, logits], dim=1), labels, causal=True)
+    assert torch.equal(plain[0], prefixed[0]) and torch.equal(plain[1], prefixed[1])
+    with pytest.raises(ValueError, match="positions"):
+        train.token_loss_sums(logits[:, :3], labels, causal=True)
