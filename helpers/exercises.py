@@ -604,7 +604,7 @@ def check(exercise_id: str, answer) -> bool:
 def starter(exercise_id: str) -> str:
     """The code cell that goes under an exercise: an empty answer and the check."""
     ex = get(exercise_id)
-    return f"answer = None  # {ex.expects}\nexercises.check({ex.id!r}, answer)"
+    return f"answer = None  # {ex.expects}\npassed = exercises.check({ex.id!r}, answer)"
 
 
 def markdown(lab: str) -> str:
