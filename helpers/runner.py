@@ -58,6 +58,24 @@ def execute(notebook: Path, out_dir: Path, parameters: dict, timeout: int = 3600
     return out
 
 
+DONE_FILE = "labs_done.json"
+
+
+def resumed(run: Path, preset: str, precision: str) -> tuple[Path, list[dict]]:
+    """The folder of a run that stopped, and the labs it finished; refused when it was made with other settings."""
+    run = Path(run).resolve()
+    done_file = run / DONE_FILE
+    if not done_file.exists():
+        raise SystemExit(f"{run} holds no {DONE_FILE}: give the folder of a run that `make labs` started")
+    summary = (run / "summary.md").read_text() if (run / "summary.md").exists() else ""
+    if f"Preset: `{preset}`" not in summary or f"precision: `{precision}`" not in summary:
+        raise SystemExit(f"{run} was made with other settings than preset {preset!r} and precision {precision!r} "
+                         f"(see its summary.md): start a new run instead")
+    done = [r for r in json.loads(done_file.read_text()) if r["status"] == "ok"]
+    print(f"resuming {run.name}: keeping {', '.join(r['lab'] for r in done) or 'no lab'}", flush=True)
+    return run, done
+
+
 def failing_cell(exc: Exception) -> str:
     """Which cell failed, from papermill's error."""
     count = getattr(exc, "exec_count", None)
@@ -97,21 +115,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     ap.add_argument("--precision", choices=list(device.CHOICES), default=None,
                     help="compute precision of every lab (default: $WORKBOOK_PRECISION, else auto)")
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="continue a run that stopped: the labs it finished are kept, the rest run in its folder")
     args = ap.parse_args(argv)
     config.get(args.preset)  # unknown preset: clear error before anything runs
     if args.precision:
         os.environ[device.ENV] = args.precision  # the lab kernels inherit it
     precision = device.precision()  # an impossible choice (bf16 without the hardware) stops here, with the reason
     books = lab_notebooks([s for s in args.labs.split(",") if s])
-    run = new_run_dir()
-    print(f"run folder: {run}  (preset {args.preset}, precision {precision}, {len(books)} lab(s))", flush=True)
     results, t_all = [], time.perf_counter()
+    if args.resume:
+        run, results = resumed(args.resume, args.preset, precision)
+        books = [b for b in books if b.stem not in {r["lab"] for r in results}]
+    else:
+        run = new_run_dir()
+    print(f"run folder: {run}  (preset {args.preset}, precision {precision}, {len(books)} lab(s) to run)", flush=True)
     for i, book in enumerate(books, 1):
         print(f"[{i}/{len(books)}] {book.stem} ...", flush=True)
         t0 = time.perf_counter()
         try:
             execute(book, run, {"preset": args.preset}, args.timeout)
             results.append({"lab": book.stem, "status": "ok", "seconds": time.perf_counter() - t0})
+            write_atomic(run / DONE_FILE, json.dumps(results, indent=1))  # what --resume keeps
             print(f"[{i}/{len(books)}] {book.stem} done in {(time.perf_counter() - t0) / 60:.1f} min "
                   f"(total {(time.perf_counter() - t_all) / 60:.1f} min)", flush=True)
         except Exception as e:  # papermill's error names the cell; earlier results stay on disk

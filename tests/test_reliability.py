@@ -132,3 +132,18 @@ def test_zero_or_negative_sizes_name_the_parameter(knob):
 def test_bad_training_settings_name_the_parameter(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         train.TrainConfig(output_dir=tmp_path, **{field: value}).validate()
+
+
+def test_a_stopped_run_resumes_in_its_folder_and_only_with_its_own_settings(tmp_path):
+    run = tmp_path / "20260101T000000Z"
+    run.mkdir()
+    with pytest.raises(SystemExit, match="labs_done.json"):
+        runner.resumed(run, "pocket", "fp32")
+    (run / "summary.md").write_text("# Workbook run\n\nPreset: `pocket`; precision: `fp32`; device: cpu\n")
+    (run / runner.DONE_FILE).write_text(json.dumps([{"lab": "00_setup", "status": "ok", "seconds": 17.0}]))
+    folder, done = runner.resumed(run, "pocket", "fp32")
+    assert folder == run.resolve() and [r["lab"] for r in done] == ["00_setup"]
+    with pytest.raises(SystemExit, match="other settings"):
+        runner.resumed(run, "smoke", "fp32")
+    with pytest.raises(SystemExit, match="other settings"):
+        runner.resumed(run, "pocket", "bf16")
