@@ -1,4 +1,7 @@
-"""Rewrite the labs' runtime tables from measured runs: ``python scripts/runtimes.py runs/<pocket run> runs/<smoke run>``.
+"""Rewrite the labs' runtime tables from measured runs: ``python scripts/runtimes.py runs/<pocket run> [runs/<smoke run>]``.
+
+Without a smoke run, the smoke rows say they were not timed with this run (an older smoke time would describe cells
+that may have changed since).
 
 Each lab's intro holds a block between ``<!-- runtime -->`` and ``<!-- /runtime -->`` with the whole notebook's wall
 time, and a "⏱ Runtime of the next cell" markdown cell before every long cell. Both are filled from the executed
@@ -40,13 +43,20 @@ def run_facts(run: Path) -> tuple[str, str]:
     return (m.group(2).strip(), m.group(1)) if m else ("unknown device", "unknown")
 
 
-def intro_block(pocket: Path, smoke: Path, lab: str) -> str:
-    times = {name: json.loads((run / "timings.json").read_text()) for name, run in (("pocket", pocket), ("smoke", smoke))}
+NOT_TIMED = "| `smoke` (CI) | not timed with this run |"
+
+
+def intro_block(pocket: Path, smoke: Path | None, lab: str) -> str:
+    pocket_s = json.loads((pocket / "timings.json").read_text())[lab]
     dev, precision = run_facts(pocket)
+    if smoke is not None:
+        smoke_row = f"| `smoke` (CI) | {_minutes(json.loads((smoke / 'timings.json').read_text())[lab])} (run `{smoke.name}`) |"
+    else:
+        smoke_row = NOT_TIMED
     return ("<!-- runtime -->\n**Runtime** (whole notebook, measured with `make labs`)\n\n"
             "| preset | wall time |\n|---|---|\n"
-            f"| `pocket` (default) | {_minutes(times['pocket'][lab])} (run `{pocket.name}`, {precision}) |\n"
-            f"| `smoke` (CI) | {_minutes(times['smoke'][lab])} (run `{smoke.name}`) |\n\n"
+            f"| `pocket` (default) | {_minutes(pocket_s)} (run `{pocket.name}`, {precision}) |\n"
+            f"{smoke_row}\n\n"
             f"Measured on {dev}; expect about 1.5x either way on other laptop CPUs, "
             + ("and more on CPUs without fast bf16 (they compute in fp32). " if precision == "bf16" else
                "and less on CPUs with fast bf16 (AVX-512 BF16 or AMX), which compute in bf16 (README, Precision). ")
@@ -54,22 +64,28 @@ def intro_block(pocket: Path, smoke: Path, lab: str) -> str:
             "<!-- /runtime -->")
 
 
-def update(lab_path: Path, pocket: Path, smoke: Path) -> int:
+def update(lab_path: Path, pocket: Path, smoke: Path | None) -> int:
     """Rewrite one lab's tables; returns how many were rewritten."""
     lab = lab_path.stem
     nb = json.loads(lab_path.read_text())
-    took = {name: durations(run, lab) for name, run in (("pocket", pocket), ("smoke", smoke))}
+    took = {name: durations(run, lab) for name, run in (("pocket", pocket), ("smoke", smoke)) if run is not None}
     changed = 0
     for i, cell in enumerate(nb["cells"]):
         text = _source(cell)
         if "<!-- runtime -->" in text:
-            new = re.sub(r"<!-- runtime -->.*?<!-- /runtime -->", intro_block(pocket, smoke, lab), text, flags=re.S)
+            new = re.sub(r"<!-- runtime -->.*?<!-- /runtime -->", lambda _: intro_block(pocket, smoke, lab), text,
+                         flags=re.S)
         elif cell["cell_type"] == "markdown" and text.startswith(NEXT_CELL):
             following = next(_source(c) for c in nb["cells"][i + 1:] if c["cell_type"] == "code")
-            new = (f"{NEXT_CELL} (measured; run `{pocket.name}` for pocket, `{smoke.name}` for smoke)\n\n"
+            if smoke is not None:
+                smoke_name, smoke_row = smoke.name, f"| `smoke` (CI) | {_minutes(took['smoke'].get(following, 0.0))} |"
+            else:
+                smoke_name, smoke_row = None, NOT_TIMED
+            runs = f"run `{pocket.name}` for pocket" + (f", `{smoke_name}` for smoke" if smoke_name else "")
+            new = (f"{NEXT_CELL} (measured; {runs})\n\n"
                    "| preset | laptop-class CPU, 2 cores |\n|---|---|\n"
                    f"| `pocket` | {_minutes(took['pocket'].get(following, 0.0))} |\n"
-                   f"| `smoke` (CI) | {_minutes(took['smoke'].get(following, 0.0))} |")
+                   f"{smoke_row}")
         else:
             continue
         if new != text:
@@ -80,12 +96,13 @@ def update(lab_path: Path, pocket: Path, smoke: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (1, 2):
         print(__doc__.splitlines()[0], file=sys.stderr)
         return 2
-    pocket, smoke = (Path(a).resolve() for a in argv)
+    pocket = Path(argv[0]).resolve()
+    smoke = Path(argv[1]).resolve() if len(argv) == 2 else None
     for run in (pocket, smoke):
-        if not (run / "timings.json").exists():
+        if run is not None and not (run / "timings.json").exists():
             print(f"{run} has no timings.json: give the folder of a complete `make labs` run", file=sys.stderr)
             return 2
     for lab in sorted((REPO / "labs").glob("[0-9][0-9]_*.ipynb")):
