@@ -24,6 +24,7 @@ def test_notebook_is_clean_and_follows_the_pattern(nb):
     for c in cells:
         if c["cell_type"] == "code":
             assert not c.get("outputs") and c.get("execution_count") is None, f"{nb.name} has outputs: clear them"
+    assert all(c.get("id") for c in cells), f"{nb.name}: every cell needs an id (nbformat 4.5)"
     assert "colab-badge" in "".join(cells[0]["source"]), "cell 1 needs the Colab badge"
     assert "install" in "".join(cells[1]["source"]).lower(), "cell 2 is the install cell"
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
