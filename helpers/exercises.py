@@ -376,9 +376,10 @@ def _check_05_1(a: dict) -> str | None:
 
 
 def mcnemar_p(lost: int, gained: int) -> float:
-    """Exact two-sided McNemar p-value: each of the lost + gained discordant pairs is a fair coin."""
-    m = lost + gained
-    return 1.0 if m == 0 else min(1.0, 2 * sum(math.comb(m, i) for i in range(min(lost, gained) + 1)) / 2 ** m)
+    """Exact two-sided McNemar p-value for these discordant counts (``metrics.mcnemar`` on pairs built from them)."""
+    if lost + gained == 0:  # no discordant pair: nothing speaks against "no difference"
+        return 1.0
+    return metrics.mcnemar([True] * lost + [False] * gained, [False] * lost + [True] * gained)["p"]
 
 
 def _check_05_2(a: dict) -> str | None:
