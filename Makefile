@@ -34,7 +34,7 @@ labs: setup
 	$(PY) -m helpers.runner --preset $(PRESET) $(if $(LABS_SELECT),--labs $(LABS_SELECT),) $(if $(PRECISION),--precision $(PRECISION),) $(if $(RESUME),--resume $(RESUME),)
 
 test: setup
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs --durations=15
 
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=.

@@ -125,22 +125,26 @@ _COURSE_05 = {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 200, "ma
               "demo_examples": 64, "demo_epochs": 5.0, "demo_factor": 10.0}
 
 LAB_KNOBS: dict[str, dict[str, dict]] = {
+    # size_models: other sizes of the lab's model family whose zero- against k-shot gain is measured beside it (Hub
+    # models, so only the GPU presets name any: offline the embedded model is the only one there is)
     "01": {"pocket": {"n_eval": 100, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25, "batch_tokens": 8000,
-                      "n_decoding": 30, "temperatures": [0.7, 1.3]},
+                      "n_decoding": 30, "temperatures": [0.7, 1.3], "size_models": []},
            "smoke": {"n_eval": 6, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
                      "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "batch_tokens": 8000, "n_decoding": 2,
-                     "temperatures": [0.7, 1.3]},
+                     "temperatures": [0.7, 1.3], "size_models": []},
            # FLAN-T5's encoder reads 512 tokens: from k = 2 on most DialogSum prompts no longer fit and are skipped
            "course": {"n_eval": 200, "k_values": [0, 1, 2, 3], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
                       "shot_max_tokens": 200, "max_new_tokens": 50, "batch_size": 32, "batch_tokens": 65536,
-                      "n_decoding": 30, "temperatures": [0.7, 1.3]},  # max_new_tokens: [course] lab 1
+                      "n_decoding": 30, "temperatures": [0.7, 1.3],  # max_new_tokens: [course] lab 1
+                      "size_models": ["google/flan-t5-small", "google/flan-t5-large"]},
            "modern": {"n_eval": 200, "k_values": [0, 1, 2, 3, 5], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 200, "max_new_tokens": 64, "batch_size": 32,
-                      "batch_tokens": 65536, "n_decoding": 30, "temperatures": [0.7, 1.3]},
+                      "batch_tokens": 65536, "n_decoding": 30, "temperatures": [0.7, 1.3],
+                      "size_models": ["HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-1.7B-Instruct"]},
            "tiny-seq2seq": {"n_eval": 4, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3], "plain_k": [0],
                             "shot_max_tokens": 120, "max_new_tokens": 16, "batch_size": 8, "batch_tokens": 8000,
-                            "n_decoding": 2, "temperatures": [0.7, 1.3]}},
+                            "n_decoding": 2, "temperatures": [0.7, 1.3], "size_models": []}},
     "02": {"pocket": {"timing_batches": 2, "n_show": 3},
            "smoke": {"timing_batches": 1, "n_show": 2},
            "course": {"timing_batches": 4, "n_show": 3},

@@ -9,6 +9,9 @@ from pathlib import Path
 import evaluate
 import numpy as np
 
+from . import generate, prompts
+from .models import kind_of
+
 METRIC_PATH = Path(__file__).resolve().parent / "rouge_metric" / "rouge_metric.py"
 KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -168,3 +171,21 @@ def course_table(ours: dict[str, dict], keys=("rouge1", "rouge2", "rougeL")) -> 
         rows.append(f"| {name} | theirs (course, FLAN-T5-base, full DialogSum test) | "
                     + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
     return "\n".join(rows)
+
+
+def shot_gain(model, tokenizer, shots: list[list[dict]], rows, k: int, fmt: str = "chat", label: str = "model",
+              max_new_tokens: int = 64, batch_size: int = 8, max_batch_tokens: int | None = None, seed: int = 0) -> dict:
+    """Zero-shot against k-shot ROUGE-1 of one model on ``rows`` (each with its drawn ``shots``), as a paired
+    comparison named ``rouge1_k0_vs_k{k}_{label}`` (see :func:`compare`). Lab 01 runs it for each model size."""
+    if k <= 0:
+        raise ValueError(f"k must be at least 1 shot to compare with zero-shot, got {k}")
+    if len(shots) != len(rows):
+        raise ValueError(f"{len(shots)} shot lists for {len(rows)} rows: draw one list per row (prompts.draw_shots)")
+    kind = kind_of(model)
+    scores = {}
+    for shots_k in (0, k):
+        texts = [prompts.icl_prompt(tokenizer, s[:shots_k], r, fmt, kind) for s, r in zip(shots, rows)]
+        preds = generate.batch(model, tokenizer, texts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               max_batch_tokens=max_batch_tokens, progress=False)
+        scores[shots_k] = per_example(preds, [r["references"] for r in rows])["rouge1"]
+    return compare(f"rouge1_k0_vs_k{k}_{label}", "rouge1", scores[0], scores[k], "k=0", f"k={k}", seed=seed)

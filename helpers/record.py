@@ -171,10 +171,15 @@ KEY_FIGURES = {
     "04_rouge_before_and_after": [("test dialogues", "n_test", "{}"),
                                   ("ROUGE-1 before / after", ("rouge1_before", "rouge1_after"), "{:.3f}")],
     "05_catastrophic_forgetting": [("probes / test dialogues", ("n_probes", "eval_examples"), "{}"),
-                                   ("setting the methods were compared in", "forgetting_setting", "{}")],
+                                   ("setting the methods were compared in", "forgetting_setting", "{}"),
+                                   ("probe accuracy: original / full, summaries only / multi-task / LoRA",
+                                    ("probe_accuracy.original", "probe_accuracy.full, summaries only",
+                                     "probe_accuracy.multi-task", "probe_accuracy.LoRA"), "{:.1%}")],
     "06_peft_lora": [("training rows, LoRA / full", ("lora_train_rows", "full_train_rows"), "{}"),
                      ("learning rate, LoRA / full (chosen on validation)", ("lora_learning_rate", "full_learning_rate"), "{:g}"),
                      ("LoRA's share of the full ROUGE-1 gain", "lora_share_of_full_gain", "{:.0%}"),
+                     ("its 95% interval (paired bootstrap)", ("lora_share_of_full_gain_low", "lora_share_of_full_gain_high"),
+                      "{:.0%}"),
                      ("trainable share with LoRA", "trainable_share", "{:.2%}")],
 }
 

@@ -38,6 +38,10 @@ def test_lab_01_in_context_learning_limits(lab_runs, preset):
     sampled = check_comparisons(figs, ["rouge1_greedy_vs_T=0.7", "rouge1_greedy_vs_T=1.3"], min_n=figs["n_decoding"])
     assert sampled["rouge1_greedy_vs_T=0.7"]["a"] == pytest.approx(figs["decoding_rouge1"]["greedy"], abs=1e-9)
     assert all(0.0 <= v <= 1.0 for v in figs["decoding_rouge1"].values())
+    # model size: at least the lab's own model, with its gain equal to the sweep's paired difference for the largest k
+    assert len(figs["size_gain"]) >= 1 and all(p > 0 for p in figs["size_params"].values())
+    own = found.get(f"rouge1_k0_vs_k{ks[-1]}")
+    assert own is not None and own["diff"] in figs["size_gain"].values()
     if preset == "smoke":
         assert len(ks) >= 3
         assert figs["model_limit"] == 8192 and figs["overflow_model"]["0"] == 0.0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers import metrics
+from helpers import metrics, models
 from helpers.rouge_metric.rouge_metric import sentences_per_line
 
 
@@ -105,3 +105,17 @@ def test_the_share_of_a_gain_has_a_paired_interval_and_refuses_a_gain_that_is_no
     assert 0.4 < s["low"] < s["share"] < s["high"] < 0.6
     with pytest.raises(ValueError, match="not positive"):
         metrics.share_of_gain(base, base - 0.01, half)
+
+
+def test_shot_gain_is_a_paired_comparison_of_zero_and_k_shots(tokenizer):
+    model, tok = models.tiny("causal", tokenizer, seed=2)
+    rows = [{"dialogue": f"#Person1#: hi {i}\n#Person2#: hello", "summary": "They greet.", "references": ["They greet."]}
+            for i in range(3)]
+    shots = [[{"dialogue": "#Person1#: bye\n#Person2#: see you", "summary": "They part."}] * 2 for _ in rows]
+    out = metrics.shot_gain(model, tok, shots, rows, 2, fmt="plain", label="tiny", max_new_tokens=4)
+    assert out["name"] == "rouge1_k0_vs_k2_tiny" and out["n"] == 3 and out["b_label"] == "k=2"
+    assert out["low"] <= out["diff"] <= out["high"] and out["diff"] == pytest.approx(out["b"] - out["a"], abs=1e-9)
+    with pytest.raises(ValueError, match="at least 1 shot"):
+        metrics.shot_gain(model, tok, shots, rows, 0, fmt="plain")
+    with pytest.raises(ValueError, match="one list per row"):
+        metrics.shot_gain(model, tok, shots[:1], rows, 1, fmt="plain")
