@@ -130,8 +130,8 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
     "01": {"pocket": {"n_eval": 100, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8, 12, 16, 24, 32, 48],
                       "plain_k": [0], "shot_max_tokens": 180, "max_new_tokens": 64, "batch_size": 25, "batch_tokens": 8000,
                       "n_decoding": 30, "temperatures": [0.7, 1.3], "size_models": []},
-           "smoke": {"n_eval": 6, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
-                     "shot_max_tokens": 180, "max_new_tokens": 32, "batch_size": 8, "batch_tokens": 8000, "n_decoding": 2,
+           "smoke": {"n_eval": 4, "k_values": [0, 1, 2], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
+                     "shot_max_tokens": 180, "max_new_tokens": 24, "batch_size": 8, "batch_tokens": 8000, "n_decoding": 2,
                      "temperatures": [0.7, 1.3], "size_models": []},
            # FLAN-T5's encoder reads 512 tokens: from k = 2 on most DialogSum prompts no longer fit and are skipped
            "course": {"n_eval": 200, "k_values": [0, 1, 2, 3], "k_counted": [0, 1, 2, 3, 5, 8], "plain_k": [0],
@@ -170,7 +170,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
                             "lr_grid": [1e-3, 3e-3], "lr_search_examples": 4}},
     "04": {"pocket": {"eval_examples": 100, "gen_batch_size": 16, "max_new_tokens": 96, "speed_examples": 6,
                       "n_boot": 1000, "show_examples": 3},
-           "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 48, "speed_examples": 2,
+           "smoke": {"eval_examples": 8, "gen_batch_size": 8, "max_new_tokens": 24, "speed_examples": 2,
                      "n_boot": 200, "show_examples": 2},
            # the whole test split (1,500 dialogues) with max_new_tokens 200: [course] lab 2
            "course": {"eval_examples": 0, "gen_batch_size": 64, "max_new_tokens": 200, "speed_examples": 16,
@@ -185,7 +185,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
     "05": {"pocket": {"probe_examples": 0, "probe_tokens": 16, "eval_examples": 100, "max_new_tokens": 96,
                       "lora_learning_rate": 1e-3, "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
                       "demo_examples": 16, "demo_epochs": 3.0, "demo_factor": 5.0},
-           "smoke": {"probe_examples": 16, "probe_tokens": 12, "eval_examples": 4, "max_new_tokens": 48,
+           "smoke": {"probe_examples": 16, "probe_tokens": 8, "eval_examples": 4, "max_new_tokens": 24,
                      "lora_learning_rate": 1e-3, "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25,
                      "demo_examples": 8, "demo_epochs": 1.0, "demo_factor": 2.5},
            # LoRA lr 1e-3 and alpha = r: [course]
@@ -201,7 +201,7 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
                       "sweep_eval_examples": 30, "prompt_tokens": 20, "prompt_lr_grid": [1e-2, 3e-2],
                       "prompt_examples": 16},
            "smoke": {"lora_lr_grid": [1e-3, 3e-3], "lora_scaling": 2.0, "scratch_steps": 1, "timing_steps": 1,
-                     "eval_examples": 4, "max_new_tokens": 48, "sweep_ranks": [1, 4], "sweep_examples": 4,
+                     "eval_examples": 4, "max_new_tokens": 24, "sweep_ranks": [1, 4], "sweep_examples": 4,
                      "sweep_eval_examples": 2, "prompt_tokens": 20, "prompt_lr_grid": [1e-2, 3e-2], "prompt_examples": 4},
            # LoRA r 32 (the preset), alpha = r, lr 1e-3 in the middle of the grid; ROUGE with max_new_tokens 200: [course]
            "course": {"lora_lr_grid": [5e-4, 1e-3, 2e-3], "lora_scaling": 1.0, "scratch_steps": 20, "timing_steps": 20,
