@@ -96,6 +96,31 @@ def record(lab: str, **figures) -> Path:
     return path
 
 
+class Figures(dict):
+    """A lab's key figures, gathered where each is measured and saved once at the end (``save()``, i.e. ``record``).
+
+    ``add(name=value, ...)`` checks each value at once (numbers, no NaN) so a bad figure fails in the cell that made
+    it. Running a cell again replaces its figures. ``comparisons`` gather across cells: each ``add(comparisons=[...])``
+    adds to the list, replacing any comparison of the same name.
+    """
+
+    def __init__(self, lab: str, **figures):
+        super().__init__()
+        self.lab = lab
+        self.add(**figures)
+
+    def add(self, **figures) -> None:
+        for key, value in _plain(figures).items():
+            if key == "comparisons":
+                names = {c["name"] for c in value}
+                value = [c for c in self.get("comparisons", []) if c["name"] not in names] + value
+            self[key] = value
+
+    def save(self) -> Path:
+        """Write the figures as ``<run folder>/<lab>.json`` (see ``record``) and print them beside the reference run's."""
+        return record(self.lab, **self)
+
+
 def load(lab: str, folder: str | Path | None = None) -> dict:
     """The figures a lab recorded."""
     return json.loads((Path(folder) if folder else run_dir()).joinpath(f"{lab}.json").read_text())

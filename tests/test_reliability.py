@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import nbformat
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,6 +40,20 @@ def test_record_refuses_non_finite_and_empty():
         record.record("x", loss=float("nan"))
     with pytest.raises(ValueError, match="at least one figure"):
         record.record("x")
+
+
+def test_figures_gather_where_measured_and_save_once(tmp_path, monkeypatch):
+    monkeypatch.setenv(record.RUN_DIR_ENV, str(tmp_path))
+    figures = record.Figures("99_lab", preset="smoke")
+    figures.add(loss=np.float32(1.5), comparisons=[{"name": "a", "diff": 1.0}, {"name": "b", "diff": 2.0}])
+    figures.add(loss=1.25, comparisons=[{"name": "a", "diff": 3.0}])  # a cell run again replaces its figures
+    with pytest.raises(ValueError, match="non-finite"):  # refused in the cell that measured it, not at the end
+        figures.add(rouge1=float("nan"))
+    figures.save()
+    saved = record.load("99_lab")
+    assert saved["loss"] == 1.25 and type(saved["loss"]) is float and "rouge1" not in saved
+    assert [(c["name"], c["diff"]) for c in saved["comparisons"]] == [("b", 2.0), ("a", 3.0)]
+    assert saved["preset"] == "smoke" and saved["precision"] in ("fp32", "bf16", "fp16")
 
 
 def test_run_folders_are_never_reused(tmp_path):

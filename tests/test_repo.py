@@ -32,7 +32,11 @@ def test_notebook_is_clean_and_follows_the_pattern(nb):
     heads = [i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Exercises")]
     assert len(heads) == 1, "the lab ends with one '## Exercises' section"
     before = [c for c in cells[:heads[0]] if c["cell_type"] == "code"]
-    assert "record(" in "".join(before[-1]["source"]), "the last cell before the exercises records the lab's figures"
+    assert "".join(before[-1]["source"]).strip() == "figures.save()", \
+        "the last cell before the exercises saves the lab's figures, in one short call"
+    adds = [c for c in cells[:heads[0]] if "figures.add(" in "".join(c["source"])]
+    assert any("record.Figures(" in "".join(c["source"]) for c in before[:4]) and adds, \
+        "figures are gathered with record.Figures(...) near the top and figures.add(...) where each is measured"
     checks = [c for c in cells[heads[0]:] if c["cell_type"] == "code" and "exercises.check(" in "".join(c["source"])]
     assert 3 <= len(checks) <= 5, "3 to 5 exercises, each with a code cell that calls exercises.check"
     assert book["metadata"]["kernelspec"]["name"] == "python3"
