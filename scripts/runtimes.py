@@ -6,8 +6,8 @@ that may have changed since).
 Each lab's intro holds a block between ``<!-- runtime -->`` and ``<!-- /runtime -->`` with the whole notebook's wall
 time, and a "⏱ Runtime of the next cell" markdown cell before every long cell. Both are filled from the executed
 notebooks of a ``make labs`` run (papermill stores every cell's duration) and the run's ``timings.json``; the CPU
-model and the precision come from the run's ``summary.md``. Cells are matched by their source, so the parameters
-cell papermill injects does not shift them.
+model and the precision come from the run's ``summary.md``. Cells are matched by their id, so neither the parameters
+cell papermill injects nor a later edit of a cell's text shifts them.
 """
 
 from __future__ import annotations
@@ -30,10 +30,18 @@ def _minutes(seconds: float) -> str:
 
 
 def durations(run: Path, lab: str) -> dict[str, float]:
-    """Seconds each code cell took in the executed notebook, keyed by its source."""
+    """Seconds each code cell took in the executed notebook, keyed by its cell id (ids survive edits of the source)."""
     nb = json.loads((run / f"{lab}.ipynb").read_text())
-    return {_source(c): c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0
-            for c in nb["cells"] if c["cell_type"] == "code"}
+    return {c["id"]: c["metadata"]["papermill"]["duration"] for c in nb["cells"]
+            if c["cell_type"] == "code" and c.get("metadata", {}).get("papermill", {}).get("duration") is not None}
+
+
+def took_seconds(took: dict[str, float], cell: dict, run: Path, lab: str) -> float:
+    """The time one cell took in a run; an error, never a made-up 0, when the run did not execute that cell."""
+    if cell.get("id") not in took:
+        raise KeyError(f"{lab}: cell {cell.get('id')!r} was not executed in {run} (added after that run?); "
+                       f"time it with a new `make labs` run and pass that run's folder")
+    return took[cell["id"]]
 
 
 def run_facts(run: Path) -> tuple[str, str]:
@@ -76,15 +84,16 @@ def update(lab_path: Path, pocket: Path, smoke: Path | None) -> int:
             new = re.sub(r"<!-- runtime -->.*?<!-- /runtime -->", lambda _: intro_block(pocket, smoke, lab), text,
                          flags=re.S)
         elif cell["cell_type"] == "markdown" and text.startswith(NEXT_CELL):
-            following = next(_source(c) for c in nb["cells"][i + 1:] if c["cell_type"] == "code")
+            following = next(c for c in nb["cells"][i + 1:] if c["cell_type"] == "code")
             if smoke is not None:
-                smoke_name, smoke_row = smoke.name, f"| `smoke` (CI) | {_minutes(took['smoke'].get(following, 0.0))} |"
+                smoke_s = took_seconds(took["smoke"], following, smoke, lab)
+                smoke_name, smoke_row = smoke.name, f"| `smoke` (CI) | {_minutes(smoke_s)} |"
             else:
                 smoke_name, smoke_row = None, NOT_TIMED
             runs = f"run `{pocket.name}` for pocket" + (f", `{smoke_name}` for smoke" if smoke_name else "")
             new = (f"{NEXT_CELL} (measured; {runs})\n\n"
                    "| preset | laptop-class CPU, 2 cores |\n|---|---|\n"
-                   f"| `pocket` | {_minutes(took['pocket'].get(following, 0.0))} |\n"
+                   f"| `pocket` | {_minutes(took_seconds(took['pocket'], following, pocket, lab))} |\n"
                    f"{smoke_row}")
         else:
             continue

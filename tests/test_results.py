@@ -12,11 +12,16 @@ REPO = Path(__file__).resolve().parent.parent
 LABS = sorted((REPO / "labs").glob("[0-9][0-9]_*.ipynb"))
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("results_script", REPO / "scripts" / "results.py")
+def _load(name):
+    """A script of scripts/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _script():
+    return _load("results")
 
 
 @pytest.mark.skipif(not (REPO / "results" / "run.json").exists(), reason="no reference run committed yet")
@@ -49,3 +54,21 @@ def test_record_prints_the_learners_figures_beside_the_reference(tmp_path, monke
     table = record.beside_reference("04_rouge_before_and_after", mine)
     assert "| ROUGE-1 before / after | 0.200 / 0.250 | 0.300 / 0.470 |" in table
     assert record.beside_reference("02_building_instruction_datasets", mine) is None  # no reference for it here
+
+
+def test_runtime_tables_take_each_cells_time_by_id_and_refuse_a_cell_the_run_did_not_execute(tmp_path):
+    runtimes = _load("runtimes")
+    table = {"cell_type": "markdown", "id": "t", "metadata": {}, "source": [runtimes.NEXT_CELL + " (old)"]}
+    code = {"cell_type": "code", "id": "long", "metadata": {}, "source": ["train()  # edited since the run"],
+            "outputs": [], "execution_count": None}
+    lab = tmp_path / "09_x.ipynb"
+    lab.write_text(json.dumps({"cells": [table, code], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    run = tmp_path / "run"
+    run.mkdir()
+    executed = dict(code, source=["train()"], metadata={"papermill": {"duration": 125.0}})
+    (run / "09_x.ipynb").write_text(json.dumps({"cells": [executed], "metadata": {}}))
+    assert runtimes.update(lab, run, None) == 1
+    assert "| `pocket` | 2.1 min |" in "".join(json.loads(lab.read_text())["cells"][0]["source"])
+    (run / "09_x.ipynb").write_text(json.dumps({"cells": [dict(executed, id="other")], "metadata": {}}))
+    with pytest.raises(KeyError, match="was not executed"):
+        runtimes.update(lab, run, None)
