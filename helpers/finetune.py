@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
 from accelerate import PartialState
 
 from . import config, data, device, models
+from .files import write_atomic
 from .tokenizing import summary_dataset
 from .train import TrainConfig, TrainResult, run
 
@@ -41,19 +43,49 @@ def fine_tune(preset, output_dir: str | Path, train_examples: int | None = None,
     return run(model, tokenizer, train_ds, eval_ds, TrainConfig(**settings))
 
 
+def search_settings(preset) -> dict:
+    """The short runs of a learning-rate search at lab 03's batches: one epoch, 10% warm-up (labs 05 and 06 search
+    with these, so one search serves both)."""
+    k = config.knobs("03", preset)
+    return dict(epochs=1.0, batch_size=k["batch_size"], grad_accum=k["grad_accum"], warmup_ratio=0.1,
+                eval_batch_size=preset.eval_batch_size)
+
+
+def _rows_digest(*datasets) -> str:
+    """Which tokenized rows a search saw: a hash of every row's input ids and labels."""
+    h = hashlib.sha256()
+    for ds in datasets:
+        for row in ds:
+            h.update(json.dumps([list(map(int, row["input_ids"])), list(map(int, row["labels"]))]).encode())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
 def learning_rate_search(make_model, tokenizer, train_ds, eval_ds, rates: list[float], output_dir: str | Path,
-                         keep_best: bool = False, **settings) -> tuple[list[dict], float, TrainResult | None]:
+                         keep_best: bool = False, model_id: str | None = None,
+                         **settings) -> tuple[list[dict], float, TrainResult | None]:
     """Pick a learning rate on the validation split: one short run per rate, the lowest final validation loss wins.
 
     Every run starts from a fresh ``make_model()`` and trains on the same rows in the same order (same seed) with the
     same TrainConfig ``settings``, so the rate is the only difference. The test split is never looked at. Returns one
     row per rate ({learning_rate, eval_loss, train_loss, steps, seconds}), the best rate, and with ``keep_best`` the
     best run's TrainResult (its model trained), else None.
+
+    With ``model_id`` (which model and adapter ``make_model`` builds) the result is stored in ``output_dir`` and
+    reused by a later search with the same model, rates, rows, settings and precision, instead of being run again.
     """
     if not rates:
         raise ValueError("give at least one learning rate to try, e.g. [1e-4, 2e-4, 4e-4]")
     if eval_ds is None or len(eval_ds) == 0:
         raise ValueError("the search needs validation rows (eval_ds): the rate is chosen on them, never on the test split")
+    stored, key = Path(output_dir) / "search.json", None
+    if model_id is not None and not keep_best:
+        key = {"model": model_id, "rates": [float(r) for r in rates], "rows": _rows_digest(train_ds, eval_ds),
+               "settings": settings, "precision": device.precision(settings.get("precision"))}
+        if stored.exists() and json.loads(stored.read_text())["key"] == key:
+            saved = json.loads(stored.read_text())
+            print(f"learning-rate search: reusing the one stored in {stored} (same model, rates, rows and settings)")
+            return saved["table"], saved["chosen"], None
     table, best, best_run = [], None, None
     for rate in rates:
         result = run(make_model(), tokenizer, train_ds, eval_ds,
@@ -67,6 +99,8 @@ def learning_rate_search(make_model, tokenizer, train_ds, eval_ds, rates: list[f
             best_run = result if keep_best else None
         if not keep_best:
             result.model = None
+    if key is not None:
+        write_atomic(stored, json.dumps({"key": key, "table": table, "chosen": best["learning_rate"]}, indent=1))
     return table, best["learning_rate"], best_run
 
 

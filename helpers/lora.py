@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 
 import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from torch import nn
 
-from .models import n_params
+from .models import kind_of, n_params
 
 DEFAULT_TARGETS = ("q_proj", "v_proj")  # the attention projections LoRA's paper adapts (Llama names)
 
@@ -111,3 +112,19 @@ def count(model: nn.Module) -> dict:
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """Only the adapter's tensors (lora_A, lora_B): what one saves instead of the whole model."""
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if ".lora_A" in k or ".lora_B" in k}
+
+
+def peft_model(base: nn.Module, r: int, scaling: float, dropout: float = 0.05) -> PeftModel:
+    """``base`` with peft LoRA adapters of rank ``r`` (alpha = scaling·r) on its query and value projections, the
+    layers ``inject`` wraps by hand. Labs 05 and 06 build their LoRA models here, so they train the same adapter."""
+    task = TaskType.CAUSAL_LM if kind_of(base) == "causal" else TaskType.SEQ_2_SEQ_LM
+    return get_peft_model(base, LoraConfig(r=r, lora_alpha=scaling * r, lora_dropout=dropout,
+                                           target_modules=list(attention_targets(base)), task_type=task))
+
+
+def describe(model: PeftModel) -> str:
+    """A LoRA model's base and adapter in one line (which weights and settings a stored result belongs to)."""
+    c = model.peft_config[model.active_adapter]
+    return (f"{c.base_model_name_or_path or type(model.get_base_model()).__name__}: LoRA r={c.r}, "
+            f"lora_alpha={c.lora_alpha:g}, lora_dropout={c.lora_dropout:g}, target_modules={sorted(c.target_modules)}")
+

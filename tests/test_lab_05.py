@@ -1,5 +1,7 @@
 import pytest
 
+from helpers import config
+
 from conftest import LAB_PRESETS, check_comparisons, run_lab
 
 
@@ -31,3 +33,9 @@ def test_lab_05_catastrophic_forgetting(lab_runs, preset):
     mix = figs["multitask_mix"]
     assert mix["summarize"] > 0 and mix["replay"] > 0 and mix["topic"] + mix["write_dialogue"] > 0
     assert figs["probe_seconds"] > 0
+    # LoRA's rate was chosen on validation, as full fine-tuning's was in lab 03, from a grid as large as lab 03's
+    search = figs["lora_lr_search"]
+    assert len(search) == len(config.knobs("03", preset)["lr_grid"]) >= 2
+    factor = 1.0 if figs["forgetting_setting"] == "default" else config.knobs("05", preset)["demo_factor"]
+    best = min(search, key=lambda r: r["eval_loss"])["learning_rate"]
+    assert figs["learning_rate_lora"] == pytest.approx(best * factor)

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from conftest import LAB_PRESETS, check_comparisons, run_lab
@@ -37,6 +39,9 @@ def test_lab_06_peft_lora(lab_runs, preset):
     assert figs["lora_train_rows"] == figs["full_train_rows"] > 0 and figs["lora_epochs"] == figs["full_epochs"]
     assert len(figs["lora_lr_search"]) == len(figs["full_lr_search"]) >= 2
     assert figs["lora_learning_rate"] == min(figs["lora_lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
+    lab05 = lab_runs / preset / "05_catastrophic_forgetting.json"
+    if lab05.exists():  # lab 05 ran earlier in this run folder: its LoRA search is reused here, not run again
+        assert json.loads(lab05.read_text())["lora_lr_search"] == figs["lora_lr_search"]
     assert figs["full_learning_rate"] == min(figs["full_lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
     assert figs["prompt_learning_rate"] == min(figs["prompt_lr_search"], key=lambda r: r["eval_loss"])["learning_rate"]
     found = check_comparisons(figs, ["rouge1_full_vs_lora", "rouge1_original_vs_full", "rouge1_original_vs_lora",

@@ -126,3 +126,14 @@ def test_inject_matches_peft_on_a_model_with_the_same_a_and_b():
             peft_layer.lora_B["default"].weight.copy_(layer.lora_B)
         ids = torch.randint(0, 1000, (2, 7))
         torch.testing.assert_close(theirs(input_ids=ids).logits, ours(ids).logits)
+
+
+def test_peft_model_adapts_the_layers_inject_wraps_and_describes_itself():
+    model, _ = _tiny()
+    ours = copy.deepcopy(model)
+    lora.inject(ours, targets=lora.attention_targets(model), r=2, alpha=4)
+    theirs = lora.peft_model(copy.deepcopy(model), r=2, scaling=2.0)
+    assert lora.count(theirs) == lora.count(ours)
+    text = lora.describe(theirs)
+    assert "r=2" in text and "lora_alpha=4" in text and "['q_proj', 'v_proj']" in text
+    assert lora.describe(lora.peft_model(copy.deepcopy(model), r=4, scaling=2.0)) != text

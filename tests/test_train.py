@@ -209,3 +209,24 @@ def test_the_loss_ignores_a_soft_prompts_leading_positions():
     assert torch.equal(plain[0], prefixed[0]) and torch.equal(plain[1], prefixed[1])
     with pytest.raises(ValueError, match="positions"):
         train.token_loss_sums(logits[:, :3], labels, causal=True)
+
+
+def test_a_stored_search_is_reused_only_for_the_same_model_rates_rows_and_settings(tmp_path, tokenizer, tiny_data):
+    from helpers import finetune
+
+    made = []
+
+    def make():
+        made.append(1)
+        return models.tiny("causal", tokenizer, seed=0)[0]
+
+    args = (make, tokenizer, tiny_data[0], tiny_data[1], [1e-6, 3e-3], tmp_path / "search")
+    first = finetune.learning_rate_search(*args, model_id="tiny", max_steps=2, batch_size=4, progress=False)
+    assert len(made) == 2 and (tmp_path / "search" / "search.json").exists()
+    again = finetune.learning_rate_search(*args, model_id="tiny", max_steps=2, batch_size=4, progress=False)
+    assert len(made) == 2 and again[:2] == first[:2]  # nothing trained: the stored table and rate come back
+    finetune.learning_rate_search(*args, model_id="another", max_steps=2, batch_size=4, progress=False)
+    finetune.learning_rate_search(*args, model_id="another", max_steps=3, batch_size=4, progress=False)
+    finetune.learning_rate_search(make, tokenizer, tiny_data[0].select(range(4)), tiny_data[1], [1e-6, 3e-3],
+                                  tmp_path / "search", model_id="another", max_steps=3, batch_size=4, progress=False)
+    assert len(made) == 8  # another model, other settings, other rows: each searched anew
