@@ -100,3 +100,14 @@ def test_readme_repository_map_names_every_helpers_module():
     modules = sorted(p.stem for p in (REPO / "helpers").glob("*.py") if p.stem != "__init__")
     missing = [m for m in modules if not re.search(rf"\b{m}\b", block)]
     assert not missing, f"README's repository map does not name helpers module(s) {missing}: add them there"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter_with_its_help(nb):
+    """papermill (``--help-notebook``, the runner's parameters) lists each ``name = value  # help`` line; a help text it
+    cannot parse (an ``=`` in it, say) drops that parameter from the list."""
+    import papermill
+
+    cell = next(c for c in json.loads(nb.read_text())["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    names = [m.group(1) for m in re.finditer(r"^(\w+) = ", "".join(cell["source"]), re.M)]
+    assert [p["name"] for p in papermill.inspect_notebook(str(nb)).values()] == names
