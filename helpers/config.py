@@ -194,7 +194,8 @@ LAB_KNOBS: dict[str, dict[str, dict]] = {
            "course": _COURSE_05,
            "modern": {**_COURSE_05, "max_new_tokens": 128, "lora_scaling": 2.0},
            "tiny-seq2seq": {"probe_examples": 12, "probe_tokens": 8, "eval_examples": 2, "max_new_tokens": 16,
-                            "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "demo_examples": 4, "demo_epochs": 1.0, "demo_factor": 1.0}},
+                            "lora_scaling": 2.0, "replay_share": 0.25, "other_task_share": 0.25, "demo_examples": 4,
+                            "demo_epochs": 1.0, "demo_factor": 1.0}},
     # Lab 06 trains LoRA on lab 03's rows for lab 03's epochs and batches, and searches its learning rate with lab 03's
     # search budget (as many rates, lr_search_examples rows); max_new_tokens is lab 04's, so ROUGE is reused.
     "06": {"pocket": {"lora_lr_grid": [5e-4, 1e-3, 2e-3], "lora_scaling": 2.0, "scratch_steps": 3, "timing_steps": 3,

@@ -82,8 +82,8 @@ def learning_rate_search(make_model, tokenizer, train_ds, eval_ds, rates: list[f
     if model_id is not None and not keep_best:
         key = {"model": model_id, "rates": [float(r) for r in rates], "rows": _rows_digest(train_ds, eval_ds),
                "settings": settings, "precision": device.precision(settings.get("precision"))}
-        if stored.exists() and json.loads(stored.read_text())["key"] == key:
-            saved = json.loads(stored.read_text())
+        saved = json.loads(stored.read_text()) if stored.exists() else None
+        if saved and saved["key"] == key:
             print(f"learning-rate search: reusing the one stored in {stored} (same model, rates, rows and settings)")
             return saved["table"], saved["chosen"], None
     table, best, best_run = [], None, None
