@@ -85,6 +85,7 @@ def learning_rate_search(make_model, tokenizer, train_ds, eval_ds, rates: list[f
         saved = json.loads(stored.read_text()) if stored.exists() else None
         if saved and saved["key"] == key:
             print(f"learning-rate search: reusing the one stored in {stored} (same model, rates, rows and settings)")
+            _say_if_at_edge(rates, saved["chosen"])
             return saved["table"], saved["chosen"], None
     table, best, best_run = [], None, None
     for rate in rates:
@@ -101,7 +102,20 @@ def learning_rate_search(make_model, tokenizer, train_ds, eval_ds, rates: list[f
             result.model = None
     if key is not None:
         write_atomic(stored, json.dumps({"key": key, "table": table, "chosen": best["learning_rate"]}, indent=1))
+    _say_if_at_edge(rates, best["learning_rate"])
     return table, best["learning_rate"], best_run
+
+
+def at_edge(rates: list[float], chosen: float) -> bool:
+    """True when a search over several rates chose its smallest or largest: a rate beyond it was never tried."""
+    return len(rates) > 1 and chosen in (min(rates), max(rates))
+
+
+def _say_if_at_edge(rates: list[float], chosen: float) -> None:
+    if at_edge(rates, chosen):
+        side = "largest" if chosen == max(rates) else "smallest"
+        print(f"learning-rate search: the chosen rate {chosen:g} is the {side} tried ({[float(r) for r in rates]}): "
+              "a rate beyond it might do better; widen the grid (the lab's grid parameter) to find out")
 
 
 def parser() -> argparse.ArgumentParser:

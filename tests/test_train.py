@@ -179,7 +179,7 @@ def test_log_every_s_must_be_a_number_at_least_zero(tmp_path):
         _cfg(tmp_path, log_every_s=-1).validate()
 
 
-def test_the_learning_rate_is_chosen_on_validation_loss_with_everything_else_equal(tmp_path, tokenizer, tiny_data):
+def test_the_learning_rate_is_chosen_on_validation_loss_with_everything_else_equal(tmp_path, tokenizer, tiny_data, capsys):
     from helpers import finetune
 
     made = []
@@ -196,6 +196,9 @@ def test_the_learning_rate_is_chosen_on_validation_loss_with_everything_else_equ
     assert best == min(table, key=lambda r: r["eval_loss"])["learning_rate"]
     assert kept is not None and kept.eval_log[-1]["eval_loss"] == min(r["eval_loss"] for r in table)
     assert best == 3e-3  # a rate too small to move the model in 3 steps loses to a working one
+    assert "the largest tried" in capsys.readouterr().out  # and the search says a larger rate was never tried
+    assert finetune.at_edge([1e-6, 3e-3], 3e-3) and finetune.at_edge([1e-4, 2e-4, 4e-4], 1e-4)
+    assert not finetune.at_edge([1e-4, 2e-4, 4e-4], 2e-4) and not finetune.at_edge([1e-3], 1e-3)
     with pytest.raises(ValueError, match="validation"):
         finetune.learning_rate_search(make, tokenizer, tiny_data[0], None, [1e-3], tmp_path / "x")
 
