@@ -44,6 +44,10 @@ from helpers.tokenizing import IGNORE
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench"
+REFERENCE = REPO / "results"  # the committed reference run (`make results`)
+README = REPO / "README.md"
+BF16_WHERE = "(a CPU with AVX-512 BF16 or AMX, or a GPU)"
+README_BLOCK = re.compile(r"(<!-- bench-targets -->\n).*?(<!-- /bench-targets -->)", re.S)
 MARK = "BENCH_RESULT "
 SIDES = ("course", "best", "ours", "lora")
 CHILD_ENV = {"WORKBOOK_HEADLESS": "1", "TOKENIZERS_PARALLELISM": "false", "TRANSFORMERS_VERBOSITY": "error",
@@ -352,13 +356,24 @@ def bench_generation(sizes: Sizes, model=None, tokenizer=None) -> dict:
     batched = generate.batch(model, tokenizer, texts, max_new_tokens=sizes.max_new_tokens,
                              batch_size=sizes.gen_batch_size, progress=False)
     t_batched = time.perf_counter() - t0
+    # the same calls for one new token: the prompts' prefill (compute-bound), which batching can hardly shorten on a CPU
+    t0 = time.perf_counter()
+    for t in texts:
+        generate.batch(model, tokenizer, [t], max_new_tokens=1, batch_size=1, progress=False)
+    t_prefill_single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    generate.batch(model, tokenizer, texts, max_new_tokens=1, batch_size=sizes.gen_batch_size, progress=False)
+    t_prefill_batched = time.perf_counter() - t0
     same = [a == b for a, b in zip(single, batched)]
     differ = [{"single": a, "batched": b} for a, b in zip(single, batched) if a != b][:3]
     n = len(texts)
     out = {"examples": n, "batch_size": sizes.gen_batch_size, "max_new_tokens": sizes.max_new_tokens,
            "precision": device.precision(), "single": {"seconds": t_single, "examples_per_s": n / t_single},
            "batched": {"seconds": t_batched, "examples_per_s": n / t_batched},
-           "ratios": {"examples_per_s": t_single / t_batched},
+           "prefill": {"single_seconds": t_prefill_single, "batched_seconds": t_prefill_batched,
+                       "share_of_single": t_prefill_single / t_single},
+           "ratios": {"examples_per_s": t_single / t_batched, "prefill": t_prefill_single / t_prefill_batched,
+                      "decoding": (t_single - t_prefill_single) / max(t_batched - t_prefill_batched, 1e-9)},
            "identical_outputs": sum(same), "identical_share": sum(same) / n, "differing_examples": differ}
     if out["precision"] != "fp32":  # what the precision policy buys: the same batched run in fp32
         t0 = time.perf_counter()
@@ -395,26 +410,31 @@ def bench_memory(full: dict, lora: dict, sizes: Sizes) -> dict:
     return out
 
 
-def bench_labs(runs: Path) -> dict:
-    """Per-lab wall time from the newest runs/*/timings.json (``make labs`` writes it when every lab passed)."""
+def bench_labs(runs: Path, reference: Path = REFERENCE) -> dict:
+    """Per-lab wall time of the newest complete ``make labs`` run on the default preset: ``runs/*/timings.json``,
+    else the committed reference run (``results/timings.json``, copied there by ``make results``)."""
     found = sorted(runs.glob("*/timings.json"), key=lambda p: p.parent.name) if runs.exists() else []
-    if not found:
+    ref = reference / "timings.json"
+    if not found and not ref.exists():
         return {"available": False, "note": f"no {runs.name}/*/timings.json yet: run `make labs` first"}
 
-    def preset_of(path: Path) -> str | None:
+    def summary_field(path: Path, field: str) -> str | None:
         summary = path.parent / "summary.md"
-        m = re.search(r"Preset: `([^`]+)`", summary.read_text()) if summary.exists() else None
+        m = re.search(rf"{field}: `([^`]+)`", summary.read_text()) if summary.exists() else None
         return m.group(1) if m else None
 
     labs = {p.stem for p in (REPO / "labs").glob("[0-9][0-9]_*.ipynb")}
-    pocket = [p for p in found if preset_of(p) == "pocket"]
+    pocket = [p for p in found if summary_field(p, "Preset") == "pocket"]
     whole = [p for p in pocket if labs <= set(json.loads(p.read_text()))]
-    # the newest pocket run of every lab, else the newest pocket run, else the newest of any preset (all named)
-    path = (whole or pocket or found)[-1]
+    # the newest complete pocket run here, else the committed reference run (complete by construction), else the
+    # newest pocket run, else the newest of any preset (each named in the results)
+    path = (whole or ([ref] if ref.exists() else []) or pocket or found)[-1]
     times = json.loads(path.read_text())
-    return {"available": True, "run": path.parent.name, "preset": preset_of(path), "all_labs": bool(whole),
-            "seconds": {k: float(v) for k, v in times.items()}, "total_s": float(sum(times.values())),
-            "total_minutes": float(sum(times.values())) / 60}
+    run = json.loads((reference / "run.json").read_text())["run"] if path == ref else path.parent.name
+    return {"available": True, "run": run, "source": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path),
+            "preset": summary_field(path, "Preset"), "precision": summary_field(path, "precision"),
+            "all_labs": labs <= set(times), "seconds": {k: float(v) for k, v in times.items()},
+            "total_s": float(sum(times.values())), "total_minutes": float(sum(times.values())) / 60}
 
 
 # --- report ---------------------------------------------------------------------------------------------------
@@ -496,8 +516,14 @@ def _md_generation(r: dict, m: dict, s: dict) -> list[str]:
               f"| one at a time | {g['single']['seconds']:.1f} | {g['single']['examples_per_s']:.2f} |",
               f"| batched (batch {g['batch_size']}, left padding) | {g['batched']['seconds']:.1f} | "
               f"{g['batched']['examples_per_s']:.2f} |",
-              f"| ratio | | **{g['ratios']['examples_per_s']:.2f}x** |", "",
-              f"Identical greedy outputs (batched vs one at a time, both {g.get('precision', 'fp32')}): "
+              f"| ratio | | **{g['ratios']['examples_per_s']:.2f}x** |", ""]
+    if "prefill" in g:
+        pf = g["prefill"]
+        lines += [f"Where the time goes: the same calls for one new token (the prompts' prefill) took "
+                  f"{pf['single_seconds']:.1f} s one at a time ({pf['share_of_single']:.0%} of the whole) and "
+                  f"{pf['batched_seconds']:.1f} s batched ({g['ratios']['prefill']:.2f}x); the decoding steps after "
+                  f"it gained {g['ratios']['decoding']:.2f}x.", ""]
+    lines += [f"Identical greedy outputs (batched vs one at a time, both {g.get('precision', 'fp32')}): "
               f"{g['identical_outputs']} of {g['examples']}."]
     if "batched_fp32" in g:
         f = g["batched_fp32"]
@@ -543,7 +569,8 @@ def _md_labs(r: dict, m: dict, s: dict) -> list[str]:
     lb = r["labs"]
     lines += ["", "## 5. The workbook: wall time per lab", ""]
     if lb.get("available"):
-        lines += [f"From `runs/{lb['run']}/timings.json` (preset `{lb['preset']}`"
+        lines += [f"From `{lb['source']}`, run `{lb['run']}` (preset `{lb['preset']}`, "
+                  f"{lb.get('precision') or 'precision not recorded'}"
                   f"{'' if lb.get('all_labs') else '; no pocket run of every lab was found, so some labs may be missing'}).",
                   "",
                   "| lab | minutes |", "|---|---|"]
@@ -553,27 +580,96 @@ def _md_labs(r: dict, m: dict, s: dict) -> list[str]:
         lines += [lb["note"]]
     return lines
 
+
+def _shown(t: dict) -> tuple[str, str]:
+    """A target's measured value and goal as they read: shares in %, ratios as 1.35x, minutes as 79.2 min."""
+    key, value = t["key"], t["measured"]
+    if "share" in t["key"] or "lora_over" in key:
+        return ("n/a" if value is None else f"{value:.0%}"), f"{t['op']} {t['threshold']:.0%}"
+    unit = " min" if key.endswith("minutes") else "x"
+    shown = "n/a" if value is None else f"{value:.1f} min" if unit == " min" else f"{value:.2f}x"
+    return shown, f"{t['op']} {t['threshold']:g}{unit}"
+
+
+def why_missed(r: dict, key: str) -> str:
+    """Why a missed target was missed, from this run's own measurements (and the GPU run's, where it is cited)."""
+    tr, cp, g = r.get("training"), r.get("compute"), r.get("generation")
+    if key == "training.ratios.useful_tokens_per_s" and tr:
+        p, precision = tr["course"]["padding_share"], tr["ours"].get("precision", "fp32")
+        return (f"in {precision} a CPU's time follows the tokens it computes, so ours can win at most the course "
+                f"recipe's padding ({p:.0%} of its tokens: at most {1 / (1 - p):.2f}x)"
+                + (f"; the rest needs bf16 {BF16_WHERE}" if precision == "fp32" else ""))
+    if key == "training.ratios.useful_tokens_per_s_vs_best_trainer" and tr:
+        b, o = tr["best_trainer"], tr["ours"]
+        return (f"the best Trainer setting pads as little ({b['padding_share']:.0%} against ours "
+                f"{o['padding_share']:.0%}) in the same precision; what is left is the loop itself: "
+                f"{b['useful_tokens_per_s']:,.0f} against {o['useful_tokens_per_s']:,.0f} useful tokens/s")
+    if key == "compute.share_of_matmul_peak" and cp:
+        return (f"{cp['achieved_flops'] / 1e9:.0f} of {cp['matmul']['best_flops'] / 1e9:.0f} GFLOP/s: attention, "
+                "softmax, norms and the optimizer step are not large matmuls")
+    if key == "generation.ratios.examples_per_s" and g and "prefill" in g:
+        text = (f"the prompts' prefill (the calls for one new token) took {g['prefill']['share_of_single']:.0%} of "
+                f"the one-at-a-time time; batching sped the prefill up {g['ratios']['prefill']:.2f}x and the decoding "
+                f"steps after it {g['ratios']['decoding']:.2f}x")
+        gpu = OUT / "results-h100.json"
+        if gpu.exists():
+            h = json.loads(gpu.read_text())
+            gain = h["generation"]["ratios"]["examples_per_s"]
+            text += f"; on an H100 batching gave {gain:.2f}x (`bench/results-h100.json`)"
+        return text
+    if key == "memory.ratios.lora_over_full_peak" and "memory" in r:
+        est = (r["memory"]["full"].get("estimate") or {})
+        parts = est.get("parts", {})
+        if parts:
+            saved = parts["gradients"] + parts["AdamW states (m, v)"]
+            return (f"at batch {est['batch']} x {est['seq']} tokens helpers.memory puts the activations (the "
+                    f"vocabulary-wide logits among them) at about {parts['activations'] / 2**30:.1f} GiB, more "
+                    f"than the {saved / 2**30:.1f} GiB of gradients and AdamW states that LoRA saves")
+    if key == "labs.total_minutes" and r.get("labs", {}).get("available"):
+        lb = r["labs"]
+        slowest = max(lb["seconds"], key=lb["seconds"].get)
+        precision = lb.get("precision") or "an unrecorded precision"
+        return (f"run `{lb['run']}` computed in {precision}; the slowest lab, {slowest}, took "
+                f"{lb['seconds'][slowest] / 60:.1f} min"
+                + (f"; 30 min needs bf16 {BF16_WHERE}" if precision == "fp32" else ""))
+    return ""
+
+
+def targets_table(r: dict) -> str:
+    """The targets with what this run measured, and why each missed one was missed (results.md and the README)."""
+    lines = ["| target | measured | goal | met | why, where missed |", "|---|---|---|---|---|"]
+    for t in r["targets"]:
+        shown, goal = _shown(t)
+        met = "n/a" if t["met"] is None else ("yes" if t["met"] else "no")
+        why = why_missed(r, t["key"]) if t["met"] is False else ""
+        lines.append(f"| {t['target']} | {shown} | {goal} | {met} | {why} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(r: dict) -> str:
     m = r["meta"]
     lines = ["# Benchmarks", "",
-             f"`python -m bench.run` (`make bench`) on {m['machine']} ({m['threads']} torch threads), "
-             f"{m['date']}, sizes `{m['size']}`, {m['seconds'] / 60:.1f} min in all. "
+             f"`python -m bench.run` (`make bench`) on {m.get('device', m['machine'])} ({m['threads']} torch threads, "
+             f"precision {m['precision']}), {m['date']}, sizes `{m['size']}`, {m['seconds'] / 60:.1f} min in all. "
              f"Load average (1 min) {m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} after "
              "(a load above the core count means other jobs shared the CPU). Both sides of each comparison ran back to back, so "
              "ratios are steadier than absolute times, but a load that changes between the sides still moves them.", "",
-             "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
-    for t in r["targets"]:
-        v = t["measured"]
-        share = "share" in t["key"] or "lora_over" in t["key"]
-        unit = " min" if t["key"].endswith("minutes") else "x"
-        shown = "n/a" if v is None else (f"{v:.0%}" if share else f"{v:.2f}{unit}" if unit == "x" else f"{v:.1f}{unit}")
-        goal = f"{t['op']} {t['threshold']:.0%}" if share else f"{t['op']} {t['threshold']:g}{unit}"
-        lines.append(f"| {t['target']} | {shown} | {goal} | {'n/a' if t['met'] is None else ('yes' if t['met'] else 'no')} |")
+             "## Targets", "", targets_table(r).rstrip("\n")]
     for name, section in (("training", _md_training), ("compute", _md_compute), ("generation", _md_generation),
                           ("memory", _md_memory), ("labs", _md_labs)):
         if name in r:
             lines += section(r, m, r["sizes"])
     return "\n".join(lines) + "\n"
+
+
+def readme_with_targets(readme: str, r: dict) -> str:
+    """The README with its targets block (between <!-- bench-targets --> and <!-- /bench-targets -->) from ``r``."""
+    if not README_BLOCK.search(readme):
+        raise ValueError("README.md has no <!-- bench-targets --> ... <!-- /bench-targets --> block for the targets")
+    m = r["meta"]
+    head = (f"Latest run: {m['date']} on {m.get('device', m['machine'])}, precision {m['precision']}, sizes "
+            f"`{m['size']}`, {m['seconds'] / 60:.1f} min.\n\n")
+    return README_BLOCK.sub(lambda mt: mt.group(1) + head + targets_table(r) + mt.group(2), readme, count=1)
 
 
 # --- main -----------------------------------------------------------------------------------------------------
@@ -584,6 +680,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--size", default="pocket", choices=list(SIZES), help="pocket (real) or tiny (tests)")
     ap.add_argument("--out", type=Path, default=OUT, help="folder for results.json and results.md")
     ap.add_argument("--runs", type=Path, default=REPO / "runs", help="where `make labs` wrote its runs")
+    ap.add_argument("--reference", type=Path, default=REFERENCE,
+                    help="the committed reference run, read when runs/ holds no complete run")
     ap.add_argument("--only", default="", help="comma-separated subset of: training,compute,generation,memory,labs")
     ap.add_argument("--in-process", action="store_true", help="run the training sides in this process (faster, "
                     "but peak memory is then only approximate)")
@@ -618,7 +716,8 @@ def main(argv: list[str] | None = None) -> dict:
             "machine": f"{platform.machine()} {os.cpu_count()}-core {platform.system()}"
                        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""),
             "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "load_before": list(os.getloadavg()), "isolated_processes": not a.in_process}
+            "load_before": list(os.getloadavg()), "isolated_processes": not a.in_process,
+            "device": device.describe()}
 
     meta["precision"] = device.precision()
     results: dict = {"meta": meta, "sizes": asdict(sizes)}
@@ -645,7 +744,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "memory" in only:
         results["memory"] = bench_memory(side("ours"), side("lora"), sizes)
     if "labs" in only:
-        results["labs"] = bench_labs(a.runs)
+        results["labs"] = bench_labs(a.runs, a.reference)
     meta["load_after"] = list(os.getloadavg())
     meta["seconds"] = time.perf_counter() - t_all
     results["targets"] = check_targets(results)
@@ -654,6 +753,8 @@ def main(argv: list[str] | None = None) -> dict:
     a.out.mkdir(parents=True, exist_ok=True)
     write_atomic(a.out / "results.json", json.dumps(results, indent=2, default=float))
     write_atomic(a.out / "results.md", markdown(results))
+    if a.out.resolve() == OUT.resolve() and a.size == "pocket" and set(only) == set(known):
+        write_atomic(README, readme_with_targets(README.read_text(), results))  # the README shows this run's targets
     print(markdown(results))
     print(f"[bench] wrote {a.out / 'results.json'} and {a.out / 'results.md'}")
     return results

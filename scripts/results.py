@@ -1,6 +1,7 @@
 """Copy a full run's figures into results/ and show them in every lab's intro: ``python scripts/results.py runs/<run>``.
 
-``make results RUN=runs/<run>`` does the same. It copies each lab's ``<lab>.json`` and main plot into ``results/``,
+``make results RUN=runs/<run>`` does the same. It copies each lab's ``<lab>.json`` and main plot, the run's
+``summary.md`` and ``timings.json`` into ``results/``,
 writes ``results/README.md`` (every lab's key figures and comparisons, with the plots), and rewrites the block
 between ``<!-- results -->`` and ``<!-- /results -->`` in each lab's first cell, so a learner reads what the reference
 run found before running anything. ``tests/test_results.py`` checks that the committed blocks match the committed
@@ -69,6 +70,7 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "run.json").write_text(json.dumps({"run": run.name}, indent=1) + "\n")
     shutil.copy(run / "summary.md", RESULTS / "summary.md")
+    shutil.copy(run / "timings.json", RESULTS / "timings.json")  # per-lab wall time: `make bench` reads it
     readme = [f"# Reference results (run `{run.name}`)", "",
               "Made by `make results RUN=runs/<run>` from a full `make labs` run; each lab's intro shows its part.", ""]
     for lab in labs:

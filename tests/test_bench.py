@@ -45,7 +45,8 @@ def test_every_benchmark_writes_its_ratios(tmp_path, one_thread, embedded):
     (runs / "20250103T000000Z" / "timings.json").write_text(json.dumps({"00_setup": 1.0}))
     (runs / "20250103T000000Z" / "summary.md").write_text("Preset: `smoke`\n")
     out = tmp_path / "out"
-    results = bench.main(["--size", "tiny", "--in-process", "--out", str(out), "--runs", str(runs)])
+    results = bench.main(["--size", "tiny", "--in-process", "--out", str(out), "--runs", str(runs),
+                          "--reference", str(tmp_path / "no-reference")])
 
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["targets"] == results["targets"]
@@ -61,7 +62,8 @@ def test_every_benchmark_writes_its_ratios(tmp_path, one_thread, embedded):
     assert on_disk["compute"]["matmul"]["best_flops"] >= on_disk["compute"]["matmul"]["median_flops"] > 0
     gen = on_disk["generation"]
     assert gen["examples"] == bench.SIZES["tiny"].gen_examples and 0 <= gen["identical_outputs"] <= gen["examples"]
-    assert gen["ratios"]["examples_per_s"] > 0
+    assert gen["ratios"]["examples_per_s"] > 0 and gen["ratios"]["prefill"] > 0 and gen["ratios"]["decoding"] > 0
+    assert 0 < gen["prefill"]["single_seconds"] < gen["single"]["seconds"]  # one new token costs less than many
     mem = on_disk["memory"]
     assert mem["lora"]["trainable_params"] < mem["full"]["trainable_params"]
     assert mem["ratios"]["lora_over_full_peak"] > 0
@@ -71,7 +73,10 @@ def test_every_benchmark_writes_its_ratios(tmp_path, one_thread, embedded):
     assert on_disk["labs"]["preset"] == "pocket"
     assert [t["key"] for t in on_disk["targets"]] == [t[0] for t in bench.TARGETS]
     assert all(t["measured"] is not None and t["met"] in (True, False) for t in on_disk["targets"])
+    for t in on_disk["targets"]:  # every missed target says why, from the run's own measurements
+        assert (bench.why_missed(on_disk, t["key"]) != "") if t["met"] is False else True, t["key"]
     md = (out / "results.md").read_text()
+    assert bench.targets_table(on_disk) in md
     for t in bench.TARGETS:
         assert t[3] in md
     for section in ("1. Training", "2. Compute", "3. Evaluation", "4. Memory", "5. The workbook"):
@@ -86,7 +91,36 @@ def test_a_side_runs_in_its_own_process(one_thread, embedded):
 
 
 def test_labs_benchmark_says_what_to_run_when_there_is_no_run(tmp_path):
-    assert "make labs" in bench.bench_labs(tmp_path / "none")["note"]
+    assert "make labs" in bench.bench_labs(tmp_path / "none", tmp_path / "no-reference")["note"]
+
+
+def test_labs_benchmark_reads_the_reference_run_when_runs_holds_no_complete_one(tmp_path):
+    labs = sorted(p.stem for p in (bench.REPO / "labs").glob("[0-9][0-9]_*.ipynb"))
+    ref = tmp_path / "results"
+    ref.mkdir()
+    (ref / "timings.json").write_text(json.dumps({lab: 60.0 for lab in labs}))
+    (ref / "run.json").write_text(json.dumps({"run": "20250105T000000Z"}))
+    (ref / "summary.md").write_text("# Workbook run\n\nPreset: `pocket`; precision: `fp32`; device: cpu\n")
+    runs = tmp_path / "runs"
+    (runs / "20250106T000000Z").mkdir(parents=True)  # newer, but only one lab
+    (runs / "20250106T000000Z" / "timings.json").write_text(json.dumps({labs[0]: 5.0}))
+    (runs / "20250106T000000Z" / "summary.md").write_text("Preset: `pocket`\n")
+    got = bench.bench_labs(runs, ref)
+    assert got["run"] == "20250105T000000Z" and got["all_labs"] and got["precision"] == "fp32"
+    assert got["total_minutes"] == len(labs) and got["source"].endswith("timings.json")
+    (runs / "20250106T000000Z" / "timings.json").write_text(json.dumps({lab: 30.0 for lab in labs}))
+    got = bench.bench_labs(runs, ref)  # a complete run here wins over the reference
+    assert got["run"] == "20250106T000000Z" and got["total_minutes"] == len(labs) / 2
+
+
+def test_the_readme_shows_the_committed_benchmark_targets():
+    """The README's targets table is the one bench/results.json makes, why-column included."""
+    readme = bench.README.read_text()
+    committed = json.loads((bench.OUT / "results.json").read_text())
+    assert bench.readme_with_targets(readme, committed) == readme
+    assert [t["key"] for t in committed["targets"]] == [t[0] for t in bench.TARGETS]  # written with today's targets
+    with pytest.raises(ValueError, match="bench-targets"):
+        bench.readme_with_targets("# no block here\n", committed)
 
 
 def test_bad_sizes_and_names_are_refused(tmp_path):

@@ -35,6 +35,15 @@ def test_each_intro_shows_the_committed_reference_figures(lab):
         assert (REPO / "results" / plot).exists()
 
 
+@pytest.mark.skipif(not (REPO / "results" / "run.json").exists(), reason="no reference run committed yet")
+def test_the_reference_run_keeps_every_labs_wall_time_for_the_benchmark():
+    """results/timings.json (what `make bench` reads without a run of its own) covers every lab of the run."""
+    times = json.loads((REPO / "results" / "timings.json").read_text())
+    assert set(times) == {lab.stem for lab in LABS} and all(t > 0 for t in times.values())
+    run = json.loads((REPO / "results" / "run.json").read_text())["run"]
+    assert f"# Workbook run {run}" in (REPO / "results" / "summary.md").read_text()
+
+
 def test_the_reference_table_shows_each_comparison_with_its_interval_and_verdict():
     figures = {"preset": "pocket", "precision": "fp32", "n_test": 100, "rouge1_before": 0.3, "rouge1_after": 0.45,
                "comparisons": [{"name": "rouge1_original_vs_full", "metric": "rouge1", "n": 100, "a": 0.3, "b": 0.45,
