@@ -356,7 +356,7 @@ def bench_generation(sizes: Sizes, model=None, tokenizer=None) -> dict:
     batched = generate.batch(model, tokenizer, texts, max_new_tokens=sizes.max_new_tokens,
                              batch_size=sizes.gen_batch_size, progress=False)
     t_batched = time.perf_counter() - t0
-    # the same calls for one new token: the prompts' prefill (compute-bound), which batching can hardly shorten on a CPU
+    # the same calls for one new token time the prompts' prefill alone, one at a time and batched
     t0 = time.perf_counter()
     for t in texts:
         generate.batch(model, tokenizer, [t], max_new_tokens=1, batch_size=1, progress=False)
@@ -584,7 +584,7 @@ def _md_labs(r: dict, m: dict, s: dict) -> list[str]:
 def _shown(t: dict) -> tuple[str, str]:
     """A target's measured value and goal as they read: shares in %, ratios as 1.35x, minutes as 79.2 min."""
     key, value = t["key"], t["measured"]
-    if "share" in t["key"] or "lora_over" in key:
+    if "share" in key or "lora_over" in key:
         return ("n/a" if value is None else f"{value:.0%}"), f"{t['op']} {t['threshold']:.0%}"
     unit = " min" if key.endswith("minutes") else "x"
     shown = "n/a" if value is None else f"{value:.1f} min" if unit == " min" else f"{value:.2f}x"
